@@ -1,0 +1,1 @@
+"""The call controller: Event Socket links to FreeSWITCH nodes, dialling, dialogue, transfer."""

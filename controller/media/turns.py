@@ -1,0 +1,262 @@
+"""Turn-taking: a pure state machine over one call's VAD probabilities.
+
+`TurnDetector.step(prob, frame, t_ms)` → list of typed events (`SpeechStarted`, `BargeIn`,
+`UtteranceEnded`, `NoInput`). Time is audio time (20 ms per frame), so a fast simulated
+clock and a real one behave the same. No I/O.
+
+Noise must not cut prompts: a barge-in needs `barge_in_ms` of speech (most frames voiced)
+during an interruptible prompt and must pass the `VoiceGuard` — steady tones (ring-back,
+busy, SIT) and audio without a talker's syllable rhythm (music, babble) are refused. With the
+trained TDNN+LSTM VAD the guard is a second opinion; with the energy fallback it is what
+keeps tones and music out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+VOICE_HOLD_MS = 400  # how long after a periodic frame other voiced frames still count
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """Per task (呼叫设置-其他); milliseconds."""
+
+    barge_in_ms: int = 600  # 打断时间: speech this long interrupts an interruptible prompt
+    max_pause_ms: int = 700  # 最大停顿时间: silence this long ends an utterance
+    no_input_ms: int = 6000  # nothing said this long after a prompt → no-input
+    max_utterance_ms: int = 15000
+    min_speech_ms: int = 160  # voiced this long before a speech start counts
+    threshold: float = 0.5
+    guard: bool = True
+
+    @classmethod
+    def from_task(cls, settings: dict | None) -> TurnSettings:
+        s = settings or {}
+        kw = {}
+        for name in ("barge_in_ms", "max_pause_ms", "no_input_ms", "max_utterance_ms",
+                     "min_speech_ms"):
+            if isinstance(s.get(name), int | float) and s[name] >= 0:
+                kw[name] = int(s[name])
+        if isinstance(s.get("vad_threshold"), int | float) and 0 < s["vad_threshold"] < 1:
+            kw["threshold"] = float(s["vad_threshold"])
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    start_ms: int
+    during_prompt: bool
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    start_ms: int
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class UtteranceEnded:
+    start_ms: int
+    end_ms: int
+    barged_in: bool
+    forced: bool = False  # cut at max_utterance_ms
+
+
+@dataclass(frozen=True)
+class NoInput:
+    at_ms: int
+
+
+class VoiceGuard:
+    """Cheap checks that a voiced stretch is one talker, not a tone, music or a crowd.
+
+    Per voiced frame: whether one spectral peak holds most of the energy (a steady tone) and
+    whether the frame is strongly periodic at a voice pitch (normalised autocorrelation
+    > 0.8 at a lag of 2.5–12.5 ms). A single talker's voiced frames are often strongly
+    periodic; overlapping voices (babble) and chords rarely are. Over the stretch: the
+    spread of frame levels (syllables rise and fall; a crowd or a held chord much less).
+    """
+
+    def __init__(self, max_tonal: float = 0.5, min_periodic: float = 0.2,
+                 min_spread_db: float = 8.0):
+        self.max_tonal = max_tonal
+        self.min_periodic, self.min_spread_db = min_periodic, min_spread_db
+        self.periodic_r, self.tonal_r = 0.8, 0.97
+        # rows: the 160 samples that start 20..100 samples before the current frame
+        self._lag_index = np.arange(60, 141)[:, None] + np.arange(160)[None, :]
+        self._prev = np.zeros(160, dtype=np.float32)
+        self._hann = np.hanning(160).astype(np.float32)
+
+    def frame_features(self, frame: np.ndarray, voiced: bool = True):
+        """(level dB, tonal?, periodic?) of one 20 ms int16 frame (None, None when the frame
+        is not voiced or too quiet to judge), from its normalised autocorrelation at lags
+        of 2.5–12.5 ms against the previous frame: a steady tone correlates almost
+        perfectly (> 0.97, with one spectral line holding > 85 % of the energy), a talker's
+        voiced frame strongly (> 0.8)."""
+        x = frame.astype(np.float32)
+        prev, self._prev = self._prev, x
+        energy = float(np.dot(x, x)) / max(1, len(x))
+        level = 10 * np.log10(energy + 1.0)
+        if not voiced or len(x) != 160 or energy < 1e4:
+            return level, None, None
+        buf = np.concatenate([prev, x])
+        dots = buf[self._lag_index] @ x
+        sq = np.cumsum(buf * buf)
+        energies = sq[219:300] - sq[59:140]
+        r = float((dots / np.sqrt(energies * float(np.dot(x, x)) + 1e-9)).max())
+        tonal = False
+        if r > self.tonal_r:  # rare for a voice: confirm that one spectral line holds it all
+            spec = np.abs(np.fft.rfft(x * self._hann)) ** 2
+            k = int(np.argmax(spec))
+            tonal = float(spec[max(0, k - 1):k + 2].sum()) > 0.85 * float(spec.sum())
+        return level, tonal, r > self.periodic_r
+
+    def is_voice(self, levels: list[float], tonal: list, periodic: list,
+                 spread: bool = True) -> bool:
+        """`tonal` / `periodic` per frame: True/False for voiced frames, None for others."""
+        judged = [(t, p) for t, p in zip(tonal, periodic, strict=True) if t is not None]
+        if not judged:
+            return False
+        n = len(judged)
+        if sum(t for t, _ in judged) > self.max_tonal * n:
+            return False
+        # Accepting a finished utterance is lenient (losing a short 是的 costs more than an
+        # unrecognised turn); cutting a prompt is strict.
+        if sum(p for _, p in judged) < (self.min_periodic if spread else 0.1) * n:
+            return False
+        if not spread:
+            return True
+        lv = np.asarray(levels)
+        return float(np.percentile(lv, 95) - np.percentile(lv, 10)) >= self.min_spread_db
+
+
+class TurnDetector:
+    """One call's turn-taking state."""
+
+    def __init__(self, settings: TurnSettings, guard: VoiceGuard | None = None):
+        self.s = settings
+        self.guard = (guard or VoiceGuard()) if settings.guard else None
+        self.playing = False
+        self.interruptible = False
+        self._in_speech = False
+        self._run = 0  # consecutive voiced ms before a start
+        self._start = 0
+        self._last_voice = 0
+        self._voiced = 0
+        self._frames = 0
+        self._barged = False
+        self._started_in_prompt = False
+        self._no_input_at: int | None = None
+        self._listen_ms: int | None = None  # the armed no-input span, kept across noise
+        self._judge = True
+        self._last_periodic = -10**9
+        self._levels: deque = deque(maxlen=150)
+        self._tonal: deque = deque(maxlen=150)
+        self._periodic: deque = deque(maxlen=150)
+        self.t_ms = 0
+
+    # --- the dialogue tells us what the robot is doing -------------------------------------
+    def prompt_started(self, interruptible: bool) -> None:
+        self.playing, self.interruptible = True, interruptible
+        self._no_input_at = self._listen_ms = None
+
+    def prompt_stopped(self) -> None:
+        self.playing = False
+
+    def listen(self, no_input_ms: int | None = None) -> None:
+        """Arm the no-input timer from now (audio time)."""
+        self._listen_ms = self.s.no_input_ms if no_input_ms is None else no_input_ms
+        self._no_input_at = self.t_ms + self._listen_ms
+
+    def cancel_listen(self) -> None:
+        self._no_input_at = self._listen_ms = None
+
+    def resume_listen(self) -> None:
+        """Noise that was not a turn ended: the no-input timer runs again from now."""
+        if self._listen_ms is not None and not self._in_speech:
+            self._no_input_at = self.t_ms + self._listen_ms
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    # --- one 20 ms frame ---------------------------------------------------------------------
+    def step(self, prob: float, frame: np.ndarray | None, t_ms: int, frame_ms: int = 20):
+        self.t_ms = t_ms
+        events = []
+        voiced = prob >= self.s.threshold
+        if self.guard is not None and frame is not None:
+            # Tone and periodicity are shares: every other voiced frame is enough for them.
+            self._judge = not self._judge if voiced else True
+            level, tonal, periodic = self.guard.frame_features(frame, voiced and self._judge)
+            self._levels.append(level)
+            self._tonal.append(tonal)
+            self._periodic.append(periodic)
+            if periodic:
+                self._last_periodic = t_ms
+            # Energy alone is fooled by noise: a frame counts as voice only near a voiced
+            # (periodic) one, so noise neither starts nor prolongs an utterance.
+            voiced = voiced and t_ms - self._last_periodic <= VOICE_HOLD_MS
+        if not self._in_speech:
+            self._run = self._run + frame_ms if voiced else 0
+            if self._run >= self.s.min_speech_ms:
+                self._in_speech = True
+                self._start = t_ms + frame_ms - self._run
+                self._last_voice = t_ms + frame_ms
+                self._voiced = self._frames = self._run // frame_ms
+                self._barged = False
+                self._started_in_prompt = self.playing
+                self._no_input_at = None
+                events.append(SpeechStarted(self._start, self.playing))
+            elif self._no_input_at is not None and not self.playing and t_ms >= self._no_input_at:
+                self._no_input_at = None
+                events.append(NoInput(t_ms))
+            return events
+        self._frames += 1
+        if voiced:
+            self._voiced += 1
+            self._last_voice = t_ms + frame_ms
+        now = t_ms + frame_ms
+        if (voiced and self.playing and self.interruptible and not self._barged
+                and now - self._start >= self.s.barge_in_ms
+                and self._voiced >= 0.6 * self._frames and self._is_voice()):
+            self._barged = True
+            events.append(BargeIn(self._start, now))
+        if now - self._last_voice >= self.s.max_pause_ms:
+            events.append(self._end(forced=False))
+        elif now - self._start >= self.s.max_utterance_ms:
+            events.append(self._end(forced=True))
+        return events
+
+    def _is_voice(self) -> bool:
+        # The latest second of this stretch: a long noise that ends in silence must not
+        # look like syllables because of its own ending.
+        return self._span_is_voice(max(self._start, self._last_voice - 1000), self._last_voice)
+
+    def _span_is_voice(self, start_ms: int, end_ms: int, spread: bool = True) -> bool:
+        if self.guard is None:
+            return True
+        # The newest level is the frame at t_ms; frame x sits (t_ms - x) / 20 places back.
+        last = len(self._levels) - 1
+        lo = max(0, last - (self.t_ms - start_ms) // 20)
+        hi = max(lo + 1, last - (self.t_ms - end_ms) // 20 + 1)
+        levels, tonal, periodic = list(self._levels), list(self._tonal), list(self._periodic)
+        return self.guard.is_voice(levels[lo:hi], tonal[lo:hi], periodic[lo:hi], spread)
+
+    def _end(self, forced: bool) -> UtteranceEnded:
+        self._in_speech = False
+        self._run = 0
+        return UtteranceEnded(self._start, self._last_voice, self._barged, forced)
+
+    def utterance_counts(self, ended: UtteranceEnded) -> bool:
+        """Whether an ended utterance is a turn: speech that began during a prompt and never
+        barged in is dropped while that prompt still plays (the robot talked over it), and
+        noise that fails the voice guard never counts."""
+        if self.playing and not ended.barged_in:
+            return False
+        # A short 嗯 has little level spread: periodicity and no tone are enough here.
+        return ended.barged_in or self._span_is_voice(ended.start_ms, ended.end_ms, False)

@@ -1,0 +1,112 @@
+"""Where the transfer plugs into the controller: one `Transfers` per controller process.
+
+- `Transfers.feed` goes beside the dialer's `on_esl` on every NodeLink (job results and
+  hang-ups for the runner).
+- `Transfers.control_transfer(link, call_uuid)` is what `CallControl.transfer(target)` runs:
+  it blocks while agents ring; on success it returns the result (the customer is bridged
+  to the agent and the dialogue should end without hanging up); on failure it raises
+  `TransferFailed`, whose `fallback` says what the dialogue does now (ai_closing: play the
+  closing line and hang up; ai_dialogue: carry on).
+- `Transfers.predictive(handler)` wraps the dialer's AnswerHandler: for a task with 人工预测式
+  外呼 the answered call goes straight to a human; the AI (`handler`) only runs when the
+  transfer fails and 人工全忙转AI is on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from controller.transfer.events import EslEvents
+from controller.transfer.runner import TransferResult, follow_bridge
+from controller.transfer.service import transfer_call
+from core.models import Task
+from core.presence import Presence
+from core.transfer import Fallback, Trigger
+
+log = logging.getLogger(__name__)
+
+BRIDGE_MAX_S = 4 * 3600  # the longest a bridged call is followed for presence
+
+
+class TransferFailed(Exception):
+    """The transfer found nobody; `fallback` says what the AI does now."""
+
+    def __init__(self, result: TransferResult):
+        super().__init__(f"transfer failed: {result.reason}")
+        self.result = result
+        self.fallback = result.fallback
+
+
+@dataclass
+class Transfers:
+    session_factory: Callable[[], Session]
+    presence: Presence
+    conn: object  # redis.Redis
+    controller_id: str = ""
+    mask: str = "middle"
+    events: dict[str, EslEvents] = field(default_factory=dict)  # per node name
+
+    def feed(self, node: str, headers: dict, body: str | None) -> None:
+        """NodeLink.on_event-compatible; call it beside the dialer's own handler."""
+        hub = self.events.get(node)
+        if hub is None:
+            hub = self.events[node] = EslEvents()
+        hub.feed(node, headers, body)
+
+    def transfer(self, link, call_uuid: str, trigger: Trigger = Trigger.SCRIPT,
+                 group_id: int | None = None, caller_id: str | None = None) -> TransferResult:
+        """Run a transfer of `call_uuid` (see service.transfer_call); after a success the
+        agent's presence follows the bridge in this greenlet's caller (see follow)."""
+        hub = self.events.setdefault(link.node.name, EslEvents())
+        extra = {"cc_controller": self.controller_id} if self.controller_id else None
+        return transfer_call(self.session_factory, link, hub, self.presence, self.conn,
+                             call_uuid, trigger=trigger, mask=self.mask, group_id=group_id,
+                             caller_id=caller_id, extra_vars=extra)
+
+    def follow(self, link, call_uuid: str, result: TransferResult) -> None:
+        """Block until the bridged call ends, then put the agent in wrap-up."""
+        hub = self.events.setdefault(link.node.name, EslEvents())
+        follow_bridge(hub, self.presence, call_uuid, result, timeout=BRIDGE_MAX_S)
+
+    def control_transfer(self, link, call_uuid: str,
+                         trigger: Trigger = Trigger.SCRIPT) -> Callable[[str], TransferResult]:
+        """The body of CallControl.transfer(target) for one call. `target` is the script's
+        transfer target: a transfer group id, or empty for the task's group."""
+
+        def run(target: str) -> TransferResult:
+            group_id = int(target) if str(target).isdigit() else None
+            result = self.transfer(link, call_uuid, trigger=trigger, group_id=group_id)
+            if not result.ok:
+                raise TransferFailed(result)
+            return result
+
+        return run
+
+    def predictive(self, handler: Callable) -> Callable:
+        """An AnswerHandler: predictive tasks go to an agent first (see module doc)."""
+
+        def answered(ctx) -> None:
+            plan = ctx.plan
+            with self.session_factory() as session:
+                task = session.get(Task, plan.task_id)
+                predictive = bool(task and task.predictive)
+            if not predictive or ctx.resumed:
+                handler(ctx)
+                return
+            result = self.transfer(ctx.link, plan.uuid, trigger=Trigger.PREDICTIVE,
+                                   caller_id=plan.caller_id)
+            if result.ok:
+                self.follow(ctx.link, plan.uuid, result)
+                return
+            if result.fallback == Fallback.AI_DIALOGUE:
+                handler(ctx)  # 人工全忙转AI: the AI holds the conversation
+            else:
+                ctx.hangup()
+                log.info("%s: predictive transfer failed (%s), call ended", plan.uuid,
+                         result.reason)
+
+        return answered

@@ -1,0 +1,1 @@
+"""Shared by every process: settings, database models and pure domain rules."""

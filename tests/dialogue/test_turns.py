@@ -1,0 +1,114 @@
+"""Turn-taking state machine: probabilities (and frames) in, typed events out, in order."""
+
+import numpy as np
+import pytest
+
+from controller.media.turns import (
+    BargeIn,
+    NoInput,
+    SpeechStarted,
+    TurnDetector,
+    TurnSettings,
+    UtteranceEnded,
+)
+from tests.dialogue import audio as A
+
+
+def run(det, probs, frames=None, t0=0):
+    out = []
+    for i, p in enumerate(probs):
+        frame = frames[i] if frames is not None else None
+        out += [(t0 + i * 20, e) for e in det.step(p, frame, t0 + i * 20)]
+    return out
+
+
+def test_utterance_end_after_max_pause():
+    det = TurnDetector(TurnSettings(max_pause_ms=400, min_speech_ms=100, guard=False))
+    probs = [0.0] * 5 + [0.9] * 30 + [0.1] * 30
+    events = [e for _, e in run(det, probs)]
+    assert events == [SpeechStarted(100, False), UtteranceEnded(100, 700, False)]
+
+
+def test_short_pauses_do_not_split_an_utterance():
+    det = TurnDetector(TurnSettings(max_pause_ms=400, min_speech_ms=100, guard=False))
+    probs = [0.9] * 20 + [0.0] * 15 + [0.9] * 20 + [0.0] * 25
+    ends = [e for _, e in run(det, probs) if isinstance(e, UtteranceEnded)]
+    assert ends == [UtteranceEnded(0, 1100, False)]
+
+
+def test_blips_shorter_than_min_speech_are_ignored():
+    det = TurnDetector(TurnSettings(min_speech_ms=160, guard=False))
+    assert run(det, [0.9] * 7 + [0.0] * 10 + [0.9] * 3 + [0.0] * 10) == []
+
+
+def test_barge_in_only_during_an_interruptible_prompt():
+    s = TurnSettings(barge_in_ms=400, min_speech_ms=100, guard=False)
+    det = TurnDetector(s)
+    det.prompt_started(interruptible=True)
+    events = run(det, [0.9] * 30)
+    barge = [(t, e) for t, e in events if isinstance(e, BargeIn)]
+    assert barge and barge[0][1].at_ms - barge[0][1].start_ms == 400
+    det = TurnDetector(s)
+    det.prompt_started(interruptible=False)
+    assert not [e for _, e in run(det, [0.9] * 30) if isinstance(e, BargeIn)]
+
+
+def test_no_input_in_audio_time_and_not_while_playing():
+    det = TurnDetector(TurnSettings(no_input_ms=1000, guard=False))
+    det.prompt_started(True)
+    assert run(det, [0.0] * 100) == []  # a prompt is playing: no timer
+    det.prompt_stopped()
+    det.listen()
+    events = run(det, [0.0] * 60, t0=2000)
+    assert [e for _, e in events] == [NoInput(2980)]  # armed at the last frame seen
+
+
+def test_max_utterance_forces_an_end():
+    det = TurnDetector(TurnSettings(max_utterance_ms=1000, min_speech_ms=100, guard=False))
+    ends = [e for _, e in run(det, [0.9] * 80) if isinstance(e, UtteranceEnded)]
+    assert ends[0].forced and ends[0].end_ms - ends[0].start_ms <= 1020
+
+
+def test_speech_over_a_prompt_without_barge_in_is_dropped():
+    det = TurnDetector(TurnSettings(barge_in_ms=2000, min_speech_ms=100, max_pause_ms=200,
+                                    guard=False))
+    det.prompt_started(True)
+    ended = [e for _, e in run(det, [0.9] * 20 + [0.0] * 20) if isinstance(e, UtteranceEnded)]
+    assert not det.utterance_counts(ended[0])
+
+
+def frames_of(pcm):
+    pcm = np.concatenate([A.silence(1.0), pcm, A.silence(1.5)])
+    return [pcm[i * 160:(i + 1) * 160] for i in range(len(pcm) // 160)]
+
+
+@pytest.mark.parametrize("kind", ["busy", "ringback", "music", "babble", "babble3"])
+def test_voice_guard_refuses_noise_that_an_energy_vad_calls_speech(kind):
+    A.require_espeak()
+    pcm = {"busy": lambda: A.tones(3, "busy"), "ringback": lambda: A.tones(6, "ringback"),
+           "music": lambda: A.music(3), "babble": lambda: A.babble(3),
+           "babble3": lambda: A.babble(3, talkers=3)}[kind]()
+    frames = frames_of(pcm)
+    stream = A.energy_vad().stream()
+    probs = [stream.push(f) for f in frames]
+    assert sum(p >= 0.5 for p in probs) > 10 or kind == "music"  # energy alone says speech
+    det = TurnDetector(TurnSettings(barge_in_ms=500))
+    det.prompt_started(True)
+    assert not [e for _, e in run(det, probs, frames) if isinstance(e, BargeIn)]
+
+
+@pytest.mark.parametrize("text", ["不需要，谢谢", "可以，我有兴趣", "你是机器人吗", "我在开会"])
+def test_voice_guard_lets_speech_barge_in(text):
+    A.require_espeak()
+    frames = frames_of(A.speech(text))
+    stream = A.energy_vad().stream()
+    probs = [stream.push(f) for f in frames]
+    det = TurnDetector(TurnSettings(barge_in_ms=500))
+    det.prompt_started(True)
+    assert [e for _, e in run(det, probs, frames) if isinstance(e, BargeIn)]
+
+
+def test_task_settings_parse():
+    s = TurnSettings.from_task({"barge_in_ms": 800, "max_pause_ms": 500, "bogus": 1,
+                                "no_input_ms": "x", "vad_threshold": 0.6})
+    assert (s.barge_in_ms, s.max_pause_ms, s.no_input_ms, s.threshold) == (800, 500, 6000, 0.6)

@@ -1,0 +1,88 @@
+"""Dataset builder pieces that need no apt packages: labels, channel effects, clip synthesis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vad_model.data import augment as A
+from vad_model.data import build_dataset as B
+from vad_model.data import sources
+
+
+def _tone_utt(rng, seconds=1.5):
+    """A fake 'utterance': silence, a voiced harmonic buzz, silence."""
+    n = int(seconds * 8000)
+    x = np.zeros(n, np.float32)
+    t = np.arange(n // 2) / 8000
+    f0 = rng.uniform(100, 200)
+    x[n // 4 : n // 4 + n // 2] = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 10))
+    return B._make_utt(x)
+
+
+def test_speech_labels_follow_clean_energy():
+    x = np.zeros(8000, np.float32)
+    x[2000:6000] = np.sin(np.arange(4000) * 0.3)
+    lab = B.speech_labels_10ms(x)
+    assert lab.shape == (100,)
+    assert lab[:25].sum() == 0 and lab[25:75].all() and lab[76:].sum() == 0
+
+
+def test_short_gaps_bridged_and_clicks_dropped():
+    m = np.array([0] * 5 + [1] * 20 + [0] * 5 + [1] * 20 + [0] * 20 + [1] * 2 + [0] * 5, bool)
+    assert B._close_gaps(m, 10)[25:30].all()
+    assert not B._drop_islands(m, 3)[70:72].any()
+
+
+@pytest.mark.parametrize("fx", [A.mulaw, A.alaw, A.bandpass])
+def test_channel_effects_keep_length_and_level(fx):
+    rng = np.random.default_rng(0)
+    x = 0.3 * A.colored_noise(8000, rng, 1.0) / 4
+    y = fx(x)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert 0.3 < A.rms(y) / A.rms(x) < 1.5
+
+
+def test_g711_roundtrip_is_close():
+    x = np.linspace(-0.9, 0.9, 1001).astype(np.float32)
+    assert np.max(np.abs(A.mulaw(x) - x)) < 0.02
+    assert np.max(np.abs(A.alaw(x) - x)) < 0.02
+
+
+def test_china_ringback_cadence():
+    x = A.cadence(5 * 8000, np.random.default_rng(1), A.TRAIN_TONES["cn_ringback"])
+    on = np.abs(x).reshape(-1, 80).max(axis=1) > 0.5
+    assert 0.15 < on.mean() < 0.25  # 1 s on, 4 s off
+
+
+def test_forbidden_sources_are_refused():
+    for p in [
+        "/usr/share/asterisk/sounds/ru/hello.wav",
+        "/usr/share/asterisk/sounds/it/x.gsm",
+        "/usr/share/games/fillets-ng/sound/linux/en/key3.ogg",
+        "/usr/share/asterisk/moh/reno_project-system.wav",
+        "/usr/share/games/fillets-ng/sound/airplane/cs/a.ogg",
+        "/usr/share/sounds/freedesktop/stereo/phone-outgoing-busy.oga",
+    ]:
+        with pytest.raises(sources.ForbiddenSourceError):
+            sources.check_path(p)
+    for v in ["pl", "hu+m3", "tr"]:
+        with pytest.raises(sources.ForbiddenSourceError):
+            sources.check_voice(v)
+    assert not set(sources.ESPEAK_TRAIN) & set(sources.ESPEAK_DEV)
+    assert "cmn" in sources.ESPEAK_TRAIN
+
+
+def test_make_clip_labels_and_determinism():
+    rng = np.random.default_rng(0)
+    utts = [_tone_utt(rng) for _ in range(6)]
+    tuples = [(u.x, u.lab) for u in utts]
+    B._init_worker(tuples, tuples, [], [], "train")
+    speech = B.make_clip((7, 1, 32000, "speech", "stationary", (10.0, 20.0), False))
+    again = B.make_clip((7, 1, 32000, "speech", "stationary", (10.0, 20.0), False))
+    babble = B.make_clip((7, 2, 32000, "noise", "babble", None, False))
+    pcm, lab, meta = speech
+    assert pcm.dtype == np.int16 and pcm.shape == (32000,) and lab.shape == (200,)
+    assert lab.any() and not lab.all()
+    np.testing.assert_array_equal(pcm, again[0])  # same (seed, i) -> same clip
+    assert not babble[1].any() and meta["kind"] == "speech" and babble[2]["noise"] == "babble"

@@ -1,0 +1,46 @@
+"""The evaluation command on the bundled sample (anchors only when their packages exist)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from vad_model import evaluate
+from vad_model.evaluate import SAMPLE
+
+
+def test_evaluate_sample_ours_only(tmp_path, capsys):
+    res = evaluate.main(
+        [
+            "--data",
+            str(SAMPLE),
+            "--no-anchors",
+            "--energy",
+            "--no-speed",
+            "--json",
+            str(tmp_path / "e.json"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert "| ours (tdnn+lstm) |" in out and "| target |" in out
+    row = res["rows"]["ours (tdnn+lstm)"]
+    assert row["auc"] > 0.9
+    assert row["fa_tones"] <= 0.1
+    assert row["seg_acc"] >= 0.75
+    assert json.loads((tmp_path / "e.json").read_text())["rows"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("webrtcvad") is None or importlib.util.find_spec("silero_vad") is None,
+    reason="optional anchors: pip install webrtcvad-wheels silero-vad (requirements-dev.txt)",
+)
+def test_evaluate_sample_with_anchors_and_speed(tmp_path):
+    pytest.importorskip("matplotlib", reason="ROC plot needs matplotlib (requirements-dev.txt)")
+    res = evaluate.main(
+        ["--data", str(SAMPLE), "--speed-seconds", "3", "--roc", str(tmp_path / "roc.png")]
+    )
+    assert {"webrtcvad mode 3", "silero vad (8k)"} <= set(res["rows"])
+    assert res["rows"]["ours (tdnn+lstm)"]["rtf"] < 0.1
+    assert (tmp_path / "roc.png").stat().st_size > 1000

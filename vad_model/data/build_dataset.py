@@ -1,0 +1,556 @@
+"""Build the train / dev datasets from offline sources, reproducibly from one seed.
+
+    python -m vad_model.data.build_dataset --split train --clips 7000 --seed 1234
+    python -m vad_model.data.build_dataset --split dev --seed 4321
+
+Output (under ``vad_model/.cache/<split>/``, never committed):
+    audio.npy   int16, all clips concatenated (8 kHz)
+    labels.npy  uint8, one label per 20 ms frame (1 = foreground speech), from the clean
+                speech before mixing
+    index.json  one entry per clip: offset/frames/kind/noise/snr/effects/subset
+
+Frame labels: clean foreground speech is cut in 10 ms frames; a frame is speech when its
+energy is within 30 dB of the utterance's 95th-percentile frame; gaps under 100 ms are
+bridged, islands under 30 ms dropped; a 20 ms label is speech if either 10 ms half is.
+Babble (3-8 other talkers mixed) is labelled noise: background voices are noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vad_model.data import augment as A
+from vad_model.data import sources
+
+SR = 8000
+SUB = 80  # 10 ms
+FRAME = 160  # 20 ms label / model frame
+CACHE = Path(__file__).resolve().parents[1] / ".cache"
+
+
+# --------------------------------------------------------------------------- decoding
+def decode(path: str, max_seconds: float | None = None) -> np.ndarray:
+    """Any audio file -> float32 mono 8 kHz via sox (handles wav, gsm, ogg)."""
+    sources.check_path(path)
+    cmd = [
+        "sox",
+        "-V1",
+        "-D",
+        path,
+        "-t",
+        "raw",
+        "-r",
+        "8000",
+        "-e",
+        "signed",
+        "-b",
+        "16",
+        "-c",
+        "1",
+        "-",
+    ]
+    if max_seconds:
+        cmd += ["trim", "0", str(max_seconds)]
+    out = subprocess.run(cmd, capture_output=True, check=False).stdout
+    return np.frombuffer(out, dtype="<i2").astype(np.float32) / 32768
+
+
+def speech_labels_10ms(x: np.ndarray) -> np.ndarray:
+    """Per-10-ms speech mask of a clean utterance (see module docstring)."""
+    n = len(x) // SUB
+    if n == 0:
+        return np.zeros(0, np.uint8)
+    e = 10 * np.log10(np.mean(x[: n * SUB].reshape(n, SUB).astype(np.float64) ** 2, axis=1) + 1e-10)
+    ref = np.percentile(e, 95)
+    lab = (e > ref - 30) & (e > -70)
+    lab = _close_gaps(lab, 10)
+    lab = _drop_islands(lab, 3)
+    return lab.astype(np.uint8)
+
+
+def _runs(mask: np.ndarray):
+    """Yield (start, end, value) runs of a boolean array."""
+    if len(mask) == 0:
+        return
+    change = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(mask)]])
+    for s, e in zip(starts, ends, strict=True):
+        yield int(s), int(e), bool(mask[s])
+
+
+def _close_gaps(mask, max_gap):
+    m = mask.copy()
+    runs = list(_runs(mask))
+    for i, (s, e, v) in enumerate(runs):
+        if not v and 0 < i < len(runs) - 1 and e - s < max_gap:
+            m[s:e] = True
+    return m
+
+
+def _drop_islands(mask, min_len):
+    m = mask.copy()
+    for s, e, v in _runs(mask):
+        if v and e - s < min_len:
+            m[s:e] = False
+    return m
+
+
+# --------------------------------------------------------------------------- corpora
+@dataclass
+class Utt:
+    x: np.ndarray  # float32, unit RMS over speech frames
+    lab: np.ndarray  # uint8 per 10 ms
+
+
+def _make_utt(x: np.ndarray) -> Utt | None:
+    x = x[: len(x) // SUB * SUB]
+    lab = speech_labels_10ms(x)
+    if lab.sum() < 5:
+        return None
+    sp = x.reshape(-1, SUB)[lab.astype(bool)]
+    x = x / (A.rms(sp) + 1e-9)
+    return Utt(x.astype(np.float32), lab)
+
+
+def _load_file(path):
+    return _make_utt(decode(path, max_seconds=12))
+
+
+def _espeak_one(args):
+    voice, seed = args
+    rng = np.random.default_rng(seed)
+    base = voice.split("+")[0]
+    if base == "cmn":
+        text = "".join(rng.choice(sources.ZH_PHRASES, int(rng.integers(1, 4))))
+    elif base.startswith("en"):
+        text = " ".join(rng.choice(sources.EN_PHRASES, int(rng.integers(1, 3))))
+    else:
+        words = []
+        for _ in range(int(rng.integers(2, 9))):
+            if rng.uniform() < 0.4:
+                words.append(str(int(rng.integers(0, 10 ** int(rng.integers(1, 7))))))
+            else:
+                cons, vow = "bcdfghjklmnprstvwz", "aeiou"
+                words.append(
+                    "".join(
+                        rng.choice(list(cons)) + rng.choice(list(vow))
+                        for _ in range(int(rng.integers(1, 4)))
+                    )
+                )
+        text = " ".join(words) + rng.choice([".", "?", ",", "!"])
+    cmd = [
+        "espeak-ng",
+        "-v",
+        voice,
+        "-s",
+        str(int(rng.integers(110, 260))),
+        "-p",
+        str(int(rng.integers(15, 85))),
+        "--stdout",
+        text,
+    ]
+    wav = subprocess.run(cmd, capture_output=True, check=False).stdout
+    if not wav:
+        return None
+    pcm = subprocess.run(
+        [
+            "sox",
+            "-V1",
+            "-D",
+            "-t",
+            "wav",
+            "-",
+            "-t",
+            "raw",
+            "-r",
+            "8000",
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            "-c",
+            "1",
+            "-",
+        ],
+        input=wav,
+        capture_output=True,
+        check=False,
+    ).stdout
+    return _make_utt(np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768)
+
+
+def load_corpora(split: str, seed: int, n_espeak: int, workers: int):
+    """Decode the split's speech files, synthesise espeak-ng utterances, decode music."""
+    pool_ = sources.pool(split)
+    cache = CACHE / f"corpus_{split}_{seed}_{n_espeak}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=True)  # our own cache file, written below
+        return (
+            [Utt(*u) for u in z["real"]],
+            [Utt(*u) for u in z["tts"]],
+            list(z["music"]),
+            list(z["sfx"]),
+        )
+    rng = np.random.default_rng(seed)
+    with Pool(workers) as p:
+        real = [
+            u
+            for u in tqdm(
+                p.imap(_load_file, pool_.speech_files, chunksize=8),
+                total=len(pool_.speech_files),
+                desc=f"{split}: decode speech",
+            )
+            if u is not None
+        ]
+        jobs = []
+        for i in range(n_espeak):
+            v = pool_.espeak_voices[rng.integers(len(pool_.espeak_voices))]
+            v = (
+                sources.check_voice(v)
+                + sources.ESPEAK_VARIANTS[rng.integers(len(sources.ESPEAK_VARIANTS))]
+            )
+            jobs.append((v, seed * 100003 + i))
+        tts = [
+            u
+            for u in tqdm(
+                p.imap(_espeak_one, jobs, chunksize=8), total=len(jobs), desc=f"{split}: espeak-ng"
+            )
+            if u is not None
+        ]
+        music = [
+            m
+            for m in tqdm(
+                p.imap(_decode_long, pool_.music_files),
+                total=len(pool_.music_files),
+                desc=f"{split}: decode music",
+            )
+            if len(m) > SR
+        ]
+        sfx = [m for m in p.imap(_decode_long, pool_.sfx_files) if len(m) > 100]
+    CACHE.mkdir(parents=True, exist_ok=True)
+
+    def as_tuples(us):
+        arr = np.empty(len(us), dtype=object)
+        for k, u in enumerate(us):
+            arr[k] = (u.x, u.lab)
+        return arr
+
+    np.savez(
+        cache, real=as_tuples(real), tts=as_tuples(tts), music=_objects(music), sfx=_objects(sfx)
+    )
+    return real, tts, music, sfx
+
+
+def _objects(items):
+    arr = np.empty(len(items), dtype=object)
+    for k, v in enumerate(items):
+        arr[k] = v
+    return arr
+
+
+def _decode_long(path):
+    return decode(path, max_seconds=180)
+
+
+# --------------------------------------------------------------------------- clip synthesis
+_G: dict = {}
+
+
+def _init_worker(real, tts, music, sfx, tone_set):
+    _G.update(real=real, tts=tts, music=music, sfx=sfx, tone_set=tone_set)
+
+
+def _utt(rng, used: list | None = None) -> Utt:
+    real = rng.uniform() < 0.5 or not _G["tts"] or _G.get("real_only", False)
+    src = _G["real"] if real else _G["tts"]
+    u = src[rng.integers(len(src))]
+    if used is not None:
+        used.append("recorded" if real else "espeak")
+    return Utt(u.x, u.lab) if isinstance(u, Utt) else Utt(*u)
+
+
+def _babble(n, rng) -> np.ndarray:
+    k = int(rng.integers(3, 9))
+    out = np.zeros(n, np.float32)
+    for _ in range(k):
+        stream = np.zeros(n, np.float32)
+        pos = int(rng.integers(-SR, SR // 2))
+        while pos < n:
+            u = _utt(rng)
+            s0 = max(pos, 0)
+            seg = u.x[s0 - pos :][: n - s0]
+            stream[s0 : s0 + len(seg)] += seg
+            pos += len(u.x) + int(rng.integers(0, SR // 4))
+        out += stream * 10 ** (rng.uniform(-6, 6) / 20)
+    if rng.uniform() < 0.5:  # distant talkers: duller
+        out = A.bandpass(out, 100, rng.uniform(1500, 3500), 300)
+    return A._unit(out)
+
+
+def _music(n, rng) -> np.ndarray:
+    if _G["music"] and rng.uniform() < 0.8:
+        m = _G["music"][rng.integers(len(_G["music"]))]
+        if len(m) <= n:
+            m = np.tile(m, n // len(m) + 1)
+        s = int(rng.integers(0, len(m) - n + 1))
+        return A._unit(m[s : s + n])
+    return A.synth_music(n, rng)
+
+
+def _stationary(n, rng) -> np.ndarray:
+    r = rng.uniform()
+    if r < 0.6:
+        return A.colored_noise(n, rng, float(rng.choice([0.0, 1.0, 2.0, rng.uniform(0, 2)])))
+    return A.hum(n, rng)
+
+
+def _street_office(n, rng) -> np.ndarray:
+    x = A.street(n, rng) if rng.uniform() < 0.5 else A.office(n, rng)
+    if _G["sfx"] and rng.uniform() < 0.5:
+        for _ in range(int(rng.integers(1, 4))):
+            s = _G["sfx"][rng.integers(len(_G["sfx"]))][:n]
+            p = int(rng.integers(0, n - len(s) + 1))
+            x[p : p + len(s)] += A._unit(s) * rng.uniform(0.5, 2)
+    return x
+
+
+NOISE_FNS = {
+    "babble": _babble,
+    "music": _music,
+    "tones": lambda n, rng: A.tones(n, rng, _G["tone_set"]),
+    "stationary": _stationary,
+    "street_office": _street_office,
+}
+NOISE_P = {"babble": 0.3, "music": 0.2, "tones": 0.2, "stationary": 0.15, "street_office": 0.15}
+
+
+def _noise(n, rng, kind=None):
+    if kind is None:
+        kind = rng.choice(list(NOISE_P), p=list(NOISE_P.values()))
+    x = NOISE_FNS[kind](n, rng)
+    if kind != "stationary" and rng.uniform() < 0.3:  # plus a floor of line noise
+        x = x + 10 ** (rng.uniform(-40, -15) / 20) * A.colored_noise(n, rng, rng.uniform(0, 2))
+    return x.astype(np.float32), str(kind)
+
+
+def _place_speech(n, rng, burst: bool, used: list | None = None):
+    """Foreground speech track and its 10 ms labels; ``used`` collects the utterances' kinds."""
+    sp = np.zeros(n, np.float32)
+    lab = np.zeros(n // SUB, np.uint8)
+    count = int(rng.integers(1, 5)) if burst else int(rng.integers(1, 4))
+    for _ in range(count):
+        u = _utt(rng, used)
+        if burst:  # a 60-300 ms chunk from inside the speech region
+            idx = np.flatnonzero(u.lab)
+            ln = int(rng.integers(6, 31))
+            c = int(idx[rng.integers(len(idx))])
+            s = max(0, min(c - ln // 2, len(u.lab) - ln))
+            seg_x = u.x[s * SUB : (s + ln) * SUB].copy()
+            seg_l = u.lab[s : s + ln].copy()
+            fade = np.minimum(
+                1, np.minimum(np.arange(len(seg_x)), np.arange(len(seg_x))[::-1]) / 40
+            )
+            seg_x *= fade
+        else:
+            seg_x, seg_l = u.x, u.lab
+            if len(seg_l) > len(lab):
+                s = int(rng.integers(0, len(seg_l) - len(lab) + 1))
+                seg_x, seg_l = seg_x[s * SUB : (s + len(lab)) * SUB], seg_l[s : s + len(lab)]
+        p = int(rng.integers(0, len(lab) - len(seg_l) + 1))
+        g = 10 ** (rng.uniform(-6, 3) / 20)
+        sp[p * SUB : p * SUB + len(seg_x)] += seg_x * g
+        lab[p : p + len(seg_l)] |= seg_l
+    return sp, lab
+
+
+def make_clip(args):
+    """One clip: (int16 audio, uint8 20 ms labels, meta). Deterministic in (seed, i)."""
+    seed, i, n, kind, noise_kind, snr_range, real_only = args
+    _G["real_only"] = real_only
+    rng = np.random.default_rng([seed, i])
+    lab10 = np.zeros(n // SUB, np.uint8)
+    meta = {"kind": kind}
+    if kind in ("speech", "burst", "segment_speech"):
+        meta["speech"] = []
+        sp, lab10 = _place_speech(n, rng, burst=(kind == "burst"), used=meta["speech"])
+        if rng.uniform() < 0.08 and kind == "speech":
+            x, meta["noise"], meta["snr"] = (
+                sp + 10 ** (-70 / 20) * rng.standard_normal(n),
+                "none",
+                99.0,
+            )
+        else:
+            nz, meta["noise"] = _noise(n, rng, noise_kind)
+            snr = float(rng.uniform(*snr_range))
+            sp_rms = A.rms(sp.reshape(-1, SUB)[lab10.astype(bool)]) if lab10.any() else 1.0
+            x = sp + nz * sp_rms / A.rms(nz) * 10 ** (-snr / 20)
+            meta["snr"] = round(snr, 2)
+    elif kind == "quiet":
+        x = 10 ** (rng.uniform(-90, -45) / 20) * A.colored_noise(n, rng, rng.uniform(0, 2))
+        meta["noise"] = "quiet"
+    else:
+        x, meta["noise"] = _noise(n, rng, noise_kind)
+    level = rng.uniform(-45, -8) if rng.uniform() < 0.2 else rng.uniform(-30, -10)
+    x = x / (A.rms(x) + 1e-9) * 10 ** (level / 20)
+    if np.max(np.abs(x)) > 0.99:
+        x = x / np.max(np.abs(x)) * 0.99
+    x, meta["fx"] = A.channel(x, rng)
+    pcm = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
+    lab20 = lab10.reshape(-1, 2).max(axis=1)
+    return pcm, lab20, meta
+
+
+TRAIN_MIX = {"speech": 0.40, "burst": 0.12, "noise": 0.43, "quiet": 0.05}
+
+
+def plan(split: str, clips: int, seed: int):
+    """List of (seed, i, n_samples, kind, noise_kind, snr_range, subset[, recorded_speech_only])."""
+    rng = np.random.default_rng(seed)
+    jobs = []
+    four = 4 * SR
+    if split == "train" or split == "tiny":
+        for i in range(clips):
+            kind = rng.choice(list(TRAIN_MIX), p=list(TRAIN_MIX.values()))
+            snr = (-5.0, 20.0) if kind == "speech" else (0.0, 20.0)
+            jobs.append((seed, i, four, str(kind), None, snr, "mix"))
+        return jobs
+    if split == "sample":  # tiny bundled eval sample (committed as FLAC under vad_model/sample)
+        two = 2 * SR
+        jobs = [
+            (seed, 0, four, "speech", "stationary", (15.0, 20.0), "mix", True),
+            (seed, 1, four, "speech", "babble", (5.0, 10.0), "mix"),
+        ]
+        for k, nk in enumerate(NOISE_P):
+            jobs.append((seed, 2 + k, two, "noise", nk, None, f"noise_{nk}"))
+        jobs.append((seed, 10, four, "burst", "stationary", (10.0, 20.0), "bursts"))
+        for k in range(4):
+            jobs.append(
+                (
+                    seed,
+                    20 + k,
+                    int(rng.integers(60, 90)) * FRAME,
+                    "segment_speech" if k % 2 == 0 else "noise",
+                    None,
+                    (10.0, 20.0),
+                    "segments",
+                )
+            )
+        return jobs
+    # dev: separate subsets for each metric
+    i = 0
+    scale = max(clips, 1) / 1000.0
+    for _ in range(int(500 * scale)):  # the dev distribution: AUC / F1
+        kind = rng.choice(list(TRAIN_MIX), p=list(TRAIN_MIX.values()))
+        jobs.append(
+            (
+                seed,
+                i,
+                four,
+                str(kind),
+                None,
+                (-5.0, 20.0) if kind == "speech" else (0.0, 20.0),
+                "mix",
+            )
+        )
+        i += 1
+    for nk in NOISE_P:  # noise-only, per type: false alarms
+        for _ in range(int(60 * scale)):
+            jobs.append((seed, i, four, "noise", nk, None, f"noise_{nk}"))
+            i += 1
+    for _ in range(int(200 * scale)):  # short bursts: recall
+        jobs.append((seed, i, four, "burst", None, (0.0, 20.0), "bursts"))
+        i += 1
+    for k in range(int(400 * scale)):  # 1-3 s segments: clip accuracy
+        n = int(rng.integers(50, 151)) * FRAME
+        kind = "segment_speech" if k % 2 == 0 else "noise"
+        jobs.append((seed, i, n, kind, None, (0.0, 20.0), "segments"))
+        i += 1
+    return jobs
+
+
+def build(split: str, clips: int, seed: int, n_espeak: int, workers: int, out: Path) -> Path:
+    real, tts, music, sfx = load_corpora(
+        "dev" if split == "sample" else split, seed, n_espeak, workers
+    )
+    if (
+        split == "sample"
+    ):  # committed: GPL-2 prompts, fillets-ng-data (GPL-2+) music, espeak-ng, synthetic
+        music = music[: len(sources._expand(sources.DEV_MUSIC_GLOBS[:1]))]
+    real = [(u.x, u.lab) for u in real]
+    tts = [(u.x, u.lab) for u in tts]
+    tone_set = "train" if split == "train" else "dev"
+    jobs = plan(split, clips, seed)
+    audio, labels, index = [], [], []
+    off_a = off_l = 0
+    with Pool(workers, initializer=_init_worker, initargs=(real, tts, music, sfx, tone_set)) as p:
+        for job, (pcm, lab, meta) in zip(
+            jobs,
+            tqdm(
+                p.imap(make_clip, [(*j[:6], len(j) > 7 and j[7]) for j in jobs], chunksize=16),
+                total=len(jobs),
+                desc=f"{split}: clips",
+            ),
+            strict=True,
+        ):
+            meta.update(subset=job[6], offset=off_a, frames=len(lab))
+            index.append(meta)
+            audio.append(pcm)
+            labels.append(lab)
+            off_a += len(pcm)
+            off_l += len(lab)
+    out.mkdir(parents=True, exist_ok=True)
+    if split == "sample":
+        import soundfile as sf
+
+        sf.write(str(out / "audio.flac"), np.concatenate(audio), SR, subtype="PCM_16")
+    else:
+        np.save(out / "audio.npy", np.concatenate(audio))
+    np.save(out / "labels.npy", np.concatenate(labels))
+    (out / "index.json").write_text(json.dumps({"split": split, "seed": seed, "clips": index}))
+    hours = off_a / SR / 3600
+    print(
+        f"wrote {len(index)} clips, {hours:.2f} h, speech frames {np.concatenate(labels).mean():.1%} -> {out}"
+    )
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--split", choices=["train", "dev", "sample"], required=True)
+    ap.add_argument(
+        "--clips", type=int, default=None, help="train: clip count; dev: scale (1000 = full)"
+    )
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--espeak", type=int, default=None, help="espeak-ng utterances to synthesise")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--out", type=Path, default=None)
+    a = ap.parse_args(argv)
+    for tool in ("sox", "espeak-ng"):
+        if shutil.which(tool) is None:
+            sys.exit(
+                f"{tool} not found: apt-get install -y {' '.join(sources.APT_TRAIN + sources.APT_DEV)}"
+            )
+    seed = a.seed if a.seed is not None else (1234 if a.split == "train" else 4321)
+    if a.split == "sample" and a.out is None:
+        a.out = Path(__file__).resolve().parents[1] / "sample"
+    clips = a.clips if a.clips is not None else (7000 if a.split == "train" else 1000)
+    n_espeak = a.espeak if a.espeak is not None else (1500 if a.split == "train" else 300)
+    build(a.split, clips, seed, n_espeak, a.workers, a.out or CACHE / a.split)
+
+
+if __name__ == "__main__":
+    main()

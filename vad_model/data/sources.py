@@ -1,0 +1,263 @@
+"""Where the audio comes from: Debian packages, espeak-ng voices, and what is forbidden.
+
+Two disjoint pools, ``train`` and ``dev``. A third evaluation (not ours) uses the sources in
+``FORBIDDEN_*``: they are never read, for training, tuning or our own dev set, and
+``check_path`` refuses them so a careless glob cannot pull them in.
+
+Apt packages needed to build the data (see README):
+    train: asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
+           fillets-ng-data-nl asterisk-moh-opsound-wav singularity-music
+           espeak-ng sox
+    dev:   asterisk-prompt-es-co asterisk-prompt-fr-armelle fillets-ng-data drascula-music
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+from dataclasses import dataclass, field
+
+APT_TRAIN = [
+    "asterisk-core-sounds-en-wav",
+    "asterisk-core-sounds-es-wav",
+    "asterisk-core-sounds-fr-wav",
+    "fillets-ng-data-nl",
+    "asterisk-moh-opsound-wav",
+    "singularity-music",
+    "espeak-ng",
+    "sox",
+]
+APT_DEV = [
+    "asterisk-prompt-es-co",
+    "asterisk-prompt-fr-armelle",
+    "fillets-ng-data",
+    "drascula-music",
+]
+
+# Never read these (another evaluation owns them).
+FORBIDDEN_GLOBS = [
+    "*/asterisk/sounds/ru*",
+    "*/asterisk/sounds/it*",
+    "*asterisk-prompt-it-menardi*",
+    "*/fillets-ng/sound/*/cs/*",
+    "*asc-music*",
+    "*/asc/music/*",
+    "*openttd*",
+    "*opensfx*",
+    "*/fillets-ng/sound/linux/en/key*",
+    "*/fillets-ng/sound/linux/en/space*",
+    "*/fillets-ng/sound/linux/en/enter*",
+    "*/sounds/freedesktop/stereo/phone-*",
+    "*manolo_camp-morning_coffee*",
+    "*reno_project-system*",
+]
+FORBIDDEN_ESPEAK = {"pl", "hu", "tr"}
+
+
+class ForbiddenSourceError(ValueError):
+    """Raised when a path or voice from the held-out evaluation sources is requested."""
+
+
+def check_path(path: str) -> str:
+    """Return ``path`` unchanged; raise ForbiddenSourceError if it is a forbidden source."""
+    low = path.lower()
+    for pat in FORBIDDEN_GLOBS:
+        if fnmatch.fnmatch(low, pat.lower()):
+            raise ForbiddenSourceError(f"forbidden evaluation source: {path}")
+    return path
+
+
+def check_voice(voice: str) -> str:
+    """Return ``voice``; raise ForbiddenSourceError for espeak-ng's Polish/Hungarian/Turkish."""
+    if voice.split("+")[0].split("-")[0] in FORBIDDEN_ESPEAK:
+        raise ForbiddenSourceError(f"forbidden espeak-ng voice: {voice}")
+    return voice
+
+
+# espeak-ng voices. Dev voices are held out of training entirely.
+ESPEAK_DEV = ["de", "ja", "yue", "ko", "vi", "en-gb-scotland"]
+ESPEAK_TRAIN = [
+    "cmn",
+    "cmn",
+    "cmn",
+    "cmn",  # Mandarin weighted up: our callers are mostly Chinese
+    "en-us",
+    "en-gb",
+    "en-029",
+    "en-gb-x-rp",
+    "es",
+    "es-419",
+    "fr-fr",
+    "pt-br",
+    "nl",
+    "ru",
+    "it",
+    "sv",
+    "da",
+    "fi",
+    "cs",
+    "sk",
+    "ro",
+    "el",
+    "bg",
+    "uk",
+    "ar",
+    "fa",
+    "hi",
+    "bn",
+    "ta",
+    "th",
+    "id",
+    "ms",
+    "sw",
+    "af",
+    "hr",
+    "sr",
+    "ca",
+    "eu",
+    "cy",
+    "lt",
+    "lv",
+    "et",
+    "ka",
+    "hy",
+    "az",
+    "kk",
+    "ur",
+    "ne",
+    "mr",
+    "he",
+    "is",
+    "ga",
+]
+ESPEAK_VARIANTS = [
+    "",
+    "+m1",
+    "+m2",
+    "+m3",
+    "+m4",
+    "+m7",
+    "+f1",
+    "+f2",
+    "+f3",
+    "+f4",
+    "+f5",
+    "+klatt",
+    "+croak",
+    "+whisper",
+]
+
+# Mandarin phrases of the kind an outbound call hears (espeak-ng's cmn voice reads hanzi).
+ZH_PHRASES = [
+    "您好，请问是张先生吗？",
+    "我这边是客服中心的，打扰您一分钟。",
+    "好的，没问题。",
+    "不需要，谢谢。",
+    "你们是哪里？",
+    "我现在在开会，晚点再说吧。",
+    "喂？喂？听得到吗？",
+    "对，是我。",
+    "多少钱一个月？",
+    "可以发个短信给我吗？",
+    "我考虑一下。",
+    "不用了，我已经有了。",
+    "什么时候可以办理？",
+    "你说慢一点。",
+    "嗯，嗯，然后呢？",
+    "行，那你把资料发过来。",
+    "我不感兴趣。",
+    "请问贷款利息是多少？",
+    "明天下午三点。",
+    "我在开车，不方便。",
+    "信号不太好。",
+    "你再说一遍。",
+    "这个活动到什么时候结束？",
+    "谢谢，再见。",
+]
+EN_PHRASES = [
+    "Hello, who is this?",
+    "Yes, speaking.",
+    "No thanks, I'm not interested.",
+    "Can you call back later?",
+    "How much does it cost per month?",
+    "Sorry, I didn't catch that.",
+    "Okay, go ahead.",
+    "I'm driving right now.",
+    "Send me an email please.",
+    "What company are you calling from?",
+]
+
+DEV_SPEECH_GLOBS = [
+    "/usr/share/asterisk/sounds/es/*.gsm",  # asterisk-prompt-es-co (Colombian Spanish)
+    "/usr/share/asterisk/sounds/fr/*.gsm",  # asterisk-prompt-fr-armelle (French)
+    "/usr/share/asterisk/sounds/fr/*/*.gsm",
+]
+# Not fillets-ng-data's sound/*/en/: it is mostly sound effects (growls, phones, machines), not speech.
+TRAIN_SPEECH_GLOBS = [
+    "/usr/share/asterisk/sounds/en_US_f_Allison/**/*.wav",
+    "/usr/share/asterisk/sounds/es_MX_f_Allison/**/*.wav",
+    "/usr/share/asterisk/sounds/fr_CA_f_June/**/*.wav",
+    # fillets-ng-data-nl, Dutch actors: the two fish's dialogue lines (-m- / -v-) and the help
+    # lines; the rest of the folder holds grunts and other non-speech vocal effects.
+    "/usr/share/games/fillets-ng/sound/*/nl/*-[mv]-*.ogg",
+    "/usr/share/games/fillets-ng/sound/*/nl/help*.ogg",
+]
+TRAIN_MUSIC_GLOBS = [
+    "/usr/share/asterisk/moh/macroform-*.wav",
+    "/usr/share/games/singularity/music/**/*.ogg",
+    "/usr/share/games/singularity/music/*.ogg",
+]
+DEV_MUSIC_GLOBS = [
+    "/usr/share/games/fillets-ng/music/*.ogg",
+    "/usr/share/scummvm/drascula/audio/*.ogg",  # drascula-music
+]
+DEV_SFX_GLOBS = ["/usr/share/games/fillets-ng/sound/share/*.ogg"]
+
+AUDIO_EXT = (".wav", ".gsm", ".ogg", ".mp3", ".flac", ".mod", ".xm", ".s3m", ".it")
+
+
+def _expand(globs: list[str], exclude_speech_linux: bool = False) -> list[str]:
+    out: set[str] = set()
+    for g in globs:
+        for p in glob.glob(g, recursive=True):
+            if not os.path.isfile(p) or not p.lower().endswith(AUDIO_EXT):
+                continue
+            if exclude_speech_linux and "/sound/linux/en/" in p:
+                continue  # keyboard sounds: forbidden (and not speech anyway)
+            try:
+                out.add(check_path(p))
+            except ForbiddenSourceError:
+                continue
+    return sorted(out)
+
+
+@dataclass
+class SourcePool:
+    """Files and voices for one split."""
+
+    speech_files: list[str]
+    espeak_voices: list[str]
+    music_files: list[str]
+    sfx_files: list[str] = field(default_factory=list)
+    tone_set: str = "train"
+
+
+def pool(split: str) -> SourcePool:
+    """Return the source pool for ``split`` ("train" or "dev")."""
+    if split == "train":
+        return SourcePool(
+            speech_files=_expand(TRAIN_SPEECH_GLOBS),
+            espeak_voices=[check_voice(v) for v in ESPEAK_TRAIN],
+            music_files=_expand(TRAIN_MUSIC_GLOBS),
+            tone_set="train",
+        )
+    if split == "dev":
+        return SourcePool(
+            speech_files=_expand(DEV_SPEECH_GLOBS, exclude_speech_linux=True),
+            espeak_voices=[check_voice(v) for v in ESPEAK_DEV],
+            music_files=_expand(DEV_MUSIC_GLOBS),
+            sfx_files=_expand(DEV_SFX_GLOBS),
+            tone_set="dev",
+        )
+    raise ValueError(f"unknown split {split!r}")

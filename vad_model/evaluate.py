@@ -1,0 +1,351 @@
+"""Evaluate the shipped VAD against webrtcvad and Silero VAD on the dev set.
+
+    python -m vad_model.data.build_dataset --split dev          # sources disjoint from training
+    python -m vad_model.evaluate                                # full table + ROC PNG
+    python -m vad_model.evaluate --data vad_model/sample --no-speed   # bundled sample (tests)
+
+Metrics, per system, all on 20 ms frames at 8 kHz:
+    auc / f1        frame ROC-AUC and F1 (threshold 0.5) on the "mix" subset (speech in every
+                    noise type at -5..20 dB SNR, short bursts, noise-only and quiet clips,
+                    random telephone channel)
+    fa_<noise>      false-alarm rate (fraction of frames flagged) on noise-only clips per type
+    burst_recall    share of speech bursts shorter than 300 ms detected (a flagged frame from
+                    the burst's start to 2 frames after its end)
+    seg_acc         clip-level accuracy on 1-3 s segments (speech / noise-only); a segment is
+                    called speech when >= 200 ms in a row are flagged
+    rtf / p99_ms    streaming real-time factor and 99th-percentile time per call of the
+                    detector's own frame (20 ms ours/webrtc, 32 ms Silero), one thread, in
+                    CPU time of the calling thread (other load on the machine excluded)
+webrtcvad (modes 0-3) and Silero (the JIT file bundled in the ``silero-vad`` package, 8 kHz,
+256-sample chunks) are optional: missing packages are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vad_model import metrics as M
+from vad_model.serve import DEFAULT_WEIGHTS, FRAME, load_vad
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+SAMPLE = Path(__file__).resolve().parent / "sample"
+NOISES = ["babble", "music", "tones", "street_office", "stationary"]
+TARGETS = {
+    "auc": ">=0.97",
+    "f1": "",
+    "fa_babble": "<=0.10",
+    "fa_music": "<=0.02",
+    "fa_tones": "<=0.02",
+    "fa_street_office": "<=0.02",
+    "fa_stationary": "<=0.02",
+    "burst_recall": ">=0.85",
+    "seg_acc": ">=0.99",
+    "rtf": "<=0.005",
+    "p99_ms": "",
+    "size_kb": "<2048",
+}
+
+
+# --------------------------------------------------------------------------- data
+def load_eval_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(int16 audio, uint8 labels, index) from a built dev set or the bundled FLAC sample."""
+    data_dir = Path(data_dir)
+    index = json.loads((data_dir / "index.json").read_text())["clips"]
+    labels = np.load(data_dir / "labels.npy")
+    if (data_dir / "audio.npy").exists():
+        audio = np.load(data_dir / "audio.npy", mmap_mode="r")
+    else:
+        import soundfile as sf
+
+        audio, sr = sf.read(str(data_dir / "audio.flac"), dtype="int16")
+        if sr != 8000:
+            raise ValueError(f"sample rate {sr}, expected 8000")
+    return audio, labels, index
+
+
+def clip_arrays(audio, labels, c):
+    n = c["frames"]
+    a = np.asarray(audio[c["offset"] : c["offset"] + n * FRAME], dtype=np.int16)
+    y = np.asarray(labels[c["offset"] // FRAME : c["offset"] // FRAME + n], dtype=np.uint8)
+    return a, y
+
+
+# --------------------------------------------------------------------------- systems
+class Ours:
+    def __init__(self, weights: Path, kind: str = "tdnn_lstm"):
+        self.vad = load_vad(kind, weights if kind != "energy" else None)
+        self.name = "ours (tdnn+lstm)" if kind != "energy" else "energy vad"
+
+    def probs(self, pcm):
+        return self.vad.speech_probs(pcm)
+
+    def speed(self, pcm):
+        s = self.vad.stream()
+        return _time_calls(lambda f: s.push(f), pcm, FRAME)
+
+
+class WebRtc:
+    def __init__(self, mode: int):
+        import webrtcvad
+
+        self.vad = webrtcvad.Vad(mode)
+        self.name = f"webrtcvad mode {mode}"
+
+    def probs(self, pcm):
+        n = len(pcm) // FRAME
+        out = np.empty(n, np.float32)
+        for j in range(n):
+            out[j] = self.vad.is_speech(pcm[j * FRAME : (j + 1) * FRAME].tobytes(), 8000)
+        return out
+
+    def speed(self, pcm):
+        return _time_calls(lambda f: self.vad.is_speech(f.tobytes(), 8000), pcm, FRAME)
+
+
+class Silero:
+    CHUNK = 256
+
+    def __init__(self):
+        import importlib.resources as ir
+
+        path = ir.files("silero_vad") / "data" / "silero_vad.jit"
+        self.model = torch.jit.load(str(path), map_location="cpu").eval()
+        self.name = "silero vad (8k)"
+
+    def probs(self, pcm):
+        """Chunk probabilities mapped causally onto 20 ms frames (latest finished chunk)."""
+        self.model.reset_states()
+        x = torch.from_numpy(pcm.astype(np.float32) / 32768.0)
+        nch = len(pcm) // self.CHUNK
+        cp = np.zeros(nch, np.float32)
+        with torch.inference_mode():
+            for i in range(nch):
+                cp[i] = float(self.model(x[i * self.CHUNK : (i + 1) * self.CHUNK][None], 8000))
+        n = len(pcm) // FRAME
+        ends = (np.arange(n) + 1) * FRAME
+        idx = ends // self.CHUNK - 1
+        return np.where(idx >= 0, cp[np.clip(idx, 0, max(nch - 1, 0))] if nch else 0.0, 0.0).astype(
+            np.float32
+        )
+
+    def speed(self, pcm):
+        self.model.reset_states()
+        x = torch.from_numpy(pcm.astype(np.float32) / 32768.0)
+
+        def call(f):
+            with torch.inference_mode():
+                return self.model(torch.from_numpy(f.astype(np.float32) / 32768.0)[None], 8000)
+
+        del x
+        return _time_calls(call, pcm, self.CHUNK)
+
+
+def _time_calls(fn, pcm, step):
+    """(real-time factor, p99 ms per call), measured in CPU time of this thread.
+
+    CPU time rather than wall time, so other load on a shared machine does not count; the
+    wall-clock figures are in ``scripts/bench_vad.py``.
+    """
+    times = []
+    for i in range(0, len(pcm) - step + 1, step):
+        f = pcm[i : i + step]
+        t = time.thread_time()
+        fn(f)
+        times.append(time.thread_time() - t)
+    times = np.array(times[10:] or times)
+    return float(times.sum() / (len(times) * step / 8000)), float(np.percentile(times, 99) * 1000)
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate_system(sys_, audio, labels, index, threshold: float) -> tuple[dict, tuple]:
+    by_subset: dict[str, list] = {}
+    for c in index:
+        a, y = clip_arrays(audio, labels, c)
+        p = sys_.probs(a)[: len(y)]
+        by_subset.setdefault(c["subset"], []).append((p, y[: len(p)]))
+    row: dict = {}
+    roc = None
+    if "mix" in by_subset:
+        p = np.concatenate([q for q, _ in by_subset["mix"]])
+        y = np.concatenate([t for _, t in by_subset["mix"]])
+        row["auc"] = M.roc_auc(p, y)
+        row["f1"] = M.f1(p >= threshold, y)
+        roc = M.roc_curve(p, y)
+    for nk in NOISES:
+        clips = by_subset.get(f"noise_{nk}")
+        if clips:
+            row[f"fa_{nk}"] = float(np.mean(np.concatenate([q for q, _ in clips]) >= threshold))
+    if "bursts" in by_subset:
+        hit = tot = 0
+        for p, y in by_subset["bursts"]:
+            h, t = M.burst_hits(p >= threshold, y, max_frames=15)
+            hit, tot = hit + h, tot + t
+        row["burst_recall"] = hit / tot if tot else float("nan")
+        row["n_bursts"] = tot
+    if "segments" in by_subset:
+        ok = [
+            M.clip_is_speech(p >= threshold) == M.clip_is_speech(y.astype(bool))
+            for p, y in by_subset["segments"]
+        ]
+        row["seg_acc"] = float(np.mean(ok))
+        row["n_segments"] = len(ok)
+    return row, roc
+
+
+def build_systems(weights: Path, anchors: bool, energy: bool):
+    systems, skipped = [Ours(weights)], []
+    if energy:
+        systems.append(Ours(weights, kind="energy"))
+    if anchors:
+        try:
+            systems += [WebRtc(m) for m in range(4)]
+        except ImportError as e:
+            skipped.append(f"webrtcvad: {e} (pip install webrtcvad-wheels)")
+        try:
+            systems.append(Silero())
+        except (ImportError, FileNotFoundError, RuntimeError) as e:
+            skipped.append(f"silero: {e} (pip install --no-deps silero-vad)")
+    return systems, skipped
+
+
+def format_table(rows: dict[str, dict]) -> str:
+    cols = [
+        "auc",
+        "f1",
+        *[f"fa_{n}" for n in NOISES],
+        "burst_recall",
+        "seg_acc",
+        "rtf",
+        "p99_ms",
+        "size_kb",
+    ]
+    head = "| system | " + " | ".join(cols) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 1)]
+    for name, r in rows.items():
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                cells.append("-")
+            elif c == "rtf":
+                cells.append(f"{v:.4f}")
+            elif c in ("p99_ms", "size_kb"):
+                cells.append(f"{v:.2f}" if c == "p99_ms" else f"{v:.0f}")
+            else:
+                cells.append(f"{v:.3f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| target | " + " | ".join(TARGETS.get(c, "") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data", type=Path, default=CACHE / "dev")
+    ap.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--no-anchors", action="store_true", help="skip webrtcvad and Silero")
+    ap.add_argument("--energy", action="store_true", help="also score the energy fallback VAD")
+    ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--speed-seconds", type=float, default=60.0)
+    ap.add_argument("--roc", type=Path, default=None, help="ROC plot PNG (needs matplotlib)")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--reuse-anchors", action="store_true", help="cache webrtcvad/Silero results in .cache"
+    )
+    a = ap.parse_args(argv)
+
+    torch.set_num_threads(1)
+    audio, labels, index = load_eval_set(a.data)
+    hours = sum(c["frames"] for c in index) * FRAME / 8000 / 3600
+    print(f"eval set {a.data}: {len(index)} clips, {hours:.2f} h")
+    systems, skipped = build_systems(a.weights, not a.no_anchors, a.energy)
+    for s in skipped:
+        print(f"skipped anchor: {s}")
+    rows, rocs = {}, {}
+    speech_clip = None
+    if not a.no_speed:  # a long real-ish signal for timing: the first dev clips joined
+        speech_clip = np.concatenate([clip_arrays(audio, labels, c)[0] for c in index])[
+            : int(a.speed_seconds * 8000)
+        ]
+    anchor_cache = _anchor_cache_path(a.data, a.threshold) if a.reuse_anchors else None
+    cached = json.loads(anchor_cache.read_text()) if anchor_cache and anchor_cache.exists() else {}
+    for s in systems:
+        t0 = time.perf_counter()
+        if not isinstance(s, Ours) and s.name in cached:
+            row = dict(cached[s.name]["row"])
+            roc = tuple(np.array(v) for v in cached[s.name]["roc"])
+            if speech_clip is not None:  # speed is always measured afresh
+                row["rtf"], row["p99_ms"] = s.speed(speech_clip)
+            rows[s.name], rocs[s.name] = row, roc
+            print(f"  {s.name}: quality metrics reused from {anchor_cache}")
+            continue
+        row, roc = evaluate_system(s, audio, labels, index, a.threshold)
+        if speech_clip is not None:
+            row["rtf"], row["p99_ms"] = s.speed(speech_clip)
+        if anchor_cache and not isinstance(s, Ours):
+            keep = np.unique(np.linspace(0, len(roc[0]) - 1, 2000).astype(int))
+            cached[s.name] = {"row": row, "roc": [roc[0][keep].tolist(), roc[1][keep].tolist()]}
+            anchor_cache.write_text(json.dumps(cached))
+        if isinstance(s, Ours) and s.vad.kind != "energy":
+            row["size_kb"] = a.weights.stat().st_size / 1024
+        rows[s.name], rocs[s.name] = row, roc
+        print(f"  {s.name}: {time.perf_counter() - t0:.1f} s")
+    table = format_table(rows)
+    print(table)
+    if a.roc:
+        _plot(rocs, rows, a.roc)
+        print(f"ROC plot: {a.roc}")
+    result = {
+        "data": str(a.data),
+        "threshold": a.threshold,
+        "rows": rows,
+        "skipped": skipped,
+        "table": table,
+    }
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _anchor_cache_path(data: Path, threshold: float) -> Path:
+    """Anchor results depend only on the data set: cache them beside it, keyed by its size/mtime."""
+    st = (Path(data) / "labels.npy").stat()
+    return CACHE / f"anchors_{Path(data).name}_{st.st_size}_{int(st.st_mtime)}_{threshold}.json"
+
+
+def _plot(rocs, rows, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for name, roc in rocs.items():
+        if roc is None:
+            continue
+        fpr, tpr = roc
+        style = "o" if len(fpr) <= 3 else "-"
+        ax.plot(
+            fpr, tpr, style, label=f"{name} (AUC {rows[name].get('auc', float('nan')):.3f})", ms=4
+        )
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("false-positive rate (frames)")
+    ax.set_ylabel("true-positive rate (frames)")
+    ax.set_title("VAD frame ROC, 8 kHz telephony dev mixes")
+    ax.legend(loc="lower right", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()

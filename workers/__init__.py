@@ -1,0 +1,1 @@
+"""rq workers: imports, exports and after-call jobs."""
