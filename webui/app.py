@@ -52,10 +52,13 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from webui.api import bp as api_bp
     from webui.auth.views import bp as auth_bp
     from webui.blacklist import bp as blacklist_bp
+    from webui.call_detail import bp as call_detail_bp
     from webui.console.views import bp as console_bp
     from webui.freeswitch import bp as freeswitch_bp
+    from webui.records import bp as records_bp
     from webui.scripts import bp as scripts_bp
     from webui.system.views import bp as system_bp
+    from webui.tasks import bp as tasks_bp
     from webui.team.views import bp as team_bp
 
     for bp in (auth_bp, console_bp, team_bp, system_bp, freeswitch_bp):
@@ -64,6 +67,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.register_blueprint(after_call_bp)
     app.register_blueprint(scripts_bp)
     app.register_blueprint(agents_bp)
+    app.register_blueprint(tasks_bp)
+    app.register_blueprint(records_bp)
+    app.register_blueprint(call_detail_bp)
     csrf.exempt(freeswitch_bp)  # FreeSWITCH authenticates with FS_HTTP_SECRET, never cookies
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer tokens, never cookies: no cross-site request can carry one

@@ -23,8 +23,8 @@ class Item:
 
 MENU = (
     Item(_l("Call centre"), "telephone", children=(
-        Item(_l("AI outbound"), "robot", "console.tasks"),
-        Item(_l("Call records"), "journal-text", "console.calls"),
+        Item(_l("AI outbound"), "robot", "tasks.index"),
+        Item(_l("Call records"), "journal-text", "records.index"),
         Item(_l("Blacklist"), "slash-circle", "blacklist.index"),
         Item(_l("Call settings"), "sliders"),
         Item(_l("Script design"), "diagram-3", "scripts.index"),

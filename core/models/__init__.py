@@ -17,6 +17,7 @@ from core.models.base import AccountOwned, Base
 from core.models.call import Call, DialogueTurn
 from core.models.lists import BlacklistEntry, BlacklistGroup, Tag
 from core.models.notification import Notification, PostCallRule
+from core.models.saved_filter import SavedFilter
 from core.models.script import Script, ScriptPrompt, ScriptVersion
 from core.models.task import CallTimeTemplate, Task, TaskNumber, TaskTemplate
 from core.models.telephony import Line
@@ -25,7 +26,7 @@ from core.models.transfer import TransferGroup, TransferGroupMember
 __all__ = [
     "Account", "AccountOwned", "ApiToken", "AuditLog", "Base", "BlacklistEntry",
     "BlacklistGroup", "Call", "CallTimeTemplate", "Department", "DialogueTurn", "Line",
-    "Notification", "PostCallRule", "Script", "ScriptPrompt", "ScriptVersion", "Tag", "Task",
+    "Notification", "PostCallRule", "SavedFilter", "Script", "ScriptPrompt", "ScriptVersion", "Tag", "Task",
     "TaskNumber",
     "TaskTemplate", "TransferGroup", "TransferGroupMember", "User", "hash_token",
     # after the call (issue 10)

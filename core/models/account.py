@@ -59,6 +59,9 @@ class User(AccountOwned, Base):
     sip_extension: Mapped[str | None] = mapped_column(String(16), unique=True)
     sip_password: Mapped[str | None] = mapped_column(String(64))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the user chose in the console and expects to find again: the call records'
+    # columns and page size, the notification pop-up toggle … (keys in webui.preferences).
+    preferences: Mapped[dict] = mapped_column(JSONType, default=dict, server_default="{}")
 
     account: Mapped[Account] = relationship()
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -48,9 +49,13 @@ class TaskTemplate(AccountOwned, Base):
 
 class Task(AccountOwned, Base):
     __tablename__ = "task"
-    __table_args__ = (Index("ix_task_account_state", "account_id", "state"),)
+    __table_args__ = (Index("ix_task_account_state", "account_id", "state"),
+                      UniqueConstraint("account_id", "alias"))
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    # 别名: names the task in a multi-task import file's task column (short, unique per
+    # account; the name itself is accepted too).
+    alias: Mapped[str | None] = mapped_column(String(64))
     tags: Mapped[list] = mapped_column(JSONType, default=list)
     direction: Mapped[Direction] = mapped_column(String(16), default=Direction.OUTBOUND)
     state: Mapped[TaskState] = mapped_column(String(16), default=TaskState.DRAFT)

@@ -30,6 +30,7 @@ from core.models import (
     PushGroupMember,
     PushMessage,
     QuotaRule,
+    SavedFilter,
     Script,
     ScriptPrompt,
     ScriptVersion,
@@ -96,6 +97,7 @@ BUILDERS = {
                                     speaker="robot"),
     Notification: lambda s, a: _one(s, Notification, a, kind="import", title="n"),
     PostCallRule: lambda s, a: _one(s, PostCallRule, a, name="r"),
+    SavedFilter: lambda s, a: _one(s, SavedFilter, a, user_id=_user(s, a).id, name="f"),
     # after the call (issue 10)
     Outbox: lambda s, a: _one(s, Outbox, a, key=uuid.uuid4().hex, job="j"),
     ProviderConfig: lambda s, a: _one(s, ProviderConfig, a, channel="sms", kind="outbox",

@@ -463,7 +463,7 @@ def seen(token: str):
         msg.seen_at, msg.state = clock.now(), PushState.SEEN
         db.session.commit()
     call = db.session.get(Call, msg.call_id) if msg.call_id else None
-    return redirect(url_for("console.calls", phone=call.phone) if call
+    return redirect(url_for("call_detail.view", call_id=call.id) if call
                     else url_for("console.home"))
 
 
