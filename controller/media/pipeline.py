@@ -21,6 +21,8 @@ from gevent.pool import Group
 from gevent.queue import Queue
 
 from controller.media.turns import (
+    DOUBTFUL,
+    TURN,
     BargeIn,
     NoInput,
     SpeechStarted,
@@ -91,6 +93,10 @@ class CallMedia:
         if self.conn is not None and self.conn is not conn:
             self.conn.close()
         self.conn, self.metadata, self.rate = conn, metadata, rate
+        # A new stream starts on a frame boundary: bytes of a frame the old one left half
+        # sent would shift every frame of this one (mod_audio_fork sends whatever its buffer
+        # holds, not whole 20 ms frames).
+        self._pending.clear()
         self.lost.clear()
         self.connected.set()
         log.debug("%s: stream attached at %d ms (%d Hz)", self.uuid, self.t_ms, rate)
@@ -147,13 +153,18 @@ class CallMedia:
             self.inbox.put(event)
         elif isinstance(event, UtteranceEnded):
             asr, self._asr = self._asr, None
-            if not self.turns.utterance_counts(event):
-                log.debug("%s: not a turn: %s", self.uuid, event)
+            verdict = self.turns.verdict(event)
+            if verdict == TURN:
+                self.group.spawn(self._finish, asr, event, time.monotonic())
+            elif verdict == DOUBTFUL and asr is not None:
+                # Voiced, but the guard cannot tell a short answer from noise: words decide.
+                log.debug("%s: doubtful, the recogniser decides: %s", self.uuid, event)
+                self.group.spawn(self._finish, asr, event, time.monotonic(), True)
+            else:
+                log.debug("%s: not a turn (%s): %s", self.uuid, verdict, event)
                 if asr is not None:
                     self.group.spawn(self._drop, asr)
                 self.turns.resume_listen()
-                return
-            self.group.spawn(self._finish, asr, event, time.monotonic())
         elif isinstance(event, NoInput):
             self.inbox.put(event)
 
@@ -172,7 +183,8 @@ class CallMedia:
         asr.end(0.5)
         asr.close()
 
-    def _finish(self, asr, ended: UtteranceEnded, vad_end_at: float) -> None:
+    def _finish(self, asr, ended: UtteranceEnded, vad_end_at: float,
+                doubtful: bool = False) -> None:
         t0 = time.monotonic()
         if asr is None:
             text, ok, err = "", True, None
@@ -180,6 +192,11 @@ class CallMedia:
             res = asr.end(self.asr_timeout)
             asr.close()
             text, ok, err = res.text, res.ok, res.error
+            if doubtful and not (ok and text.strip()):
+                # No words in what the guard doubted: noise after all, as if never heard.
+                log.debug("%s: not a turn (no words): %s", self.uuid, ended)
+                self.turns.resume_listen()
+                return
             if not ok:
                 log.info("%s: ASR failed (%s); the turn counts as unrecognised", self.uuid, err)
         self.inbox.put(Utterance(text, ended.start_ms, ended.end_ms, ended.barged_in, ok, err,

@@ -9,6 +9,12 @@ during an interruptible prompt and must pass the `VoiceGuard` — steady tones (
 busy, SIT) and audio without a talker's syllable rhythm (music, babble) are refused. With the
 trained TDNN+LSTM VAD the guard is a second opinion; with the energy fallback it is what
 keeps tones and music out.
+
+An ended utterance gets a verdict (`TurnDetector.verdict`): a turn, speech the robot talked
+over, noise (a steady tone), or doubtful — voiced, but with too few strongly periodic frames
+to be sure. A short 是的 can be doubtful or not depending only on where the 20 ms frame
+boundaries fall, so a doubtful utterance is not thrown away here: the pipeline lets the
+recogniser decide (words → a turn; nothing → noise).
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 VOICE_HOLD_MS = 400  # how long after a periodic frame other voiced frames still count
+
+# Verdicts on an ended utterance (`TurnDetector.verdict`).
+TURN = "turn"
+TALKED_OVER = "talked over"  # began during a prompt that still plays and never barged in
+NOISE = "noise"  # a steady tone, or nothing the guard could judge as voiced
+DOUBTFUL = "doubtful"  # voiced, not a tone, but too little periodicity to be sure
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,12 @@ class VoiceGuard:
             k = int(np.argmax(spec))
             tonal = float(spec[max(0, k - 1):k + 2].sum()) > 0.85 * float(spec.sum())
         return level, tonal, r > self.periodic_r
+
+    def is_tone(self, tonal: list) -> bool:
+        """No voiced frame to judge, or mostly one steady spectral line (ring-back, busy,
+        SIT): certainly not a talker, whatever a recogniser would make of it."""
+        judged = [t for t in tonal if t is not None]
+        return not judged or sum(judged) > self.max_tonal * len(judged)
 
     def is_voice(self, levels: list[float], tonal: list, periodic: list,
                  spread: bool = True) -> bool:
@@ -237,26 +255,41 @@ class TurnDetector:
         # look like syllables because of its own ending.
         return self._span_is_voice(max(self._start, self._last_voice - 1000), self._last_voice)
 
-    def _span_is_voice(self, start_ms: int, end_ms: int, spread: bool = True) -> bool:
-        if self.guard is None:
-            return True
+    def _span(self, start_ms: int, end_ms: int) -> tuple[list, list, list]:
+        """The guard's (levels, tonal, periodic) for the frames in [start_ms, end_ms]."""
         # The newest level is the frame at t_ms; frame x sits (t_ms - x) / 20 places back.
         last = len(self._levels) - 1
         lo = max(0, last - (self.t_ms - start_ms) // 20)
         hi = max(lo + 1, last - (self.t_ms - end_ms) // 20 + 1)
-        levels, tonal, periodic = list(self._levels), list(self._tonal), list(self._periodic)
-        return self.guard.is_voice(levels[lo:hi], tonal[lo:hi], periodic[lo:hi], spread)
+        return (list(self._levels)[lo:hi], list(self._tonal)[lo:hi],
+                list(self._periodic)[lo:hi])
+
+    def _span_is_voice(self, start_ms: int, end_ms: int, spread: bool = True) -> bool:
+        if self.guard is None:
+            return True
+        levels, tonal, periodic = self._span(start_ms, end_ms)
+        return self.guard.is_voice(levels, tonal, periodic, spread)
 
     def _end(self, forced: bool) -> UtteranceEnded:
         self._in_speech = False
         self._run = 0
         return UtteranceEnded(self._start, self._last_voice, self._barged, forced)
 
-    def utterance_counts(self, ended: UtteranceEnded) -> bool:
-        """Whether an ended utterance is a turn: speech that began during a prompt and never
-        barged in is dropped while that prompt still plays (the robot talked over it), and
-        noise that fails the voice guard never counts."""
+    def verdict(self, ended: UtteranceEnded) -> str:
+        """What an ended utterance is: `TALKED_OVER` when it began during a prompt that still
+        plays and never barged in (the robot talked over it); `TURN` when it barged in or
+        passes the guard; `NOISE` when it is a steady tone; else `DOUBTFUL`. Accepting a
+        finished utterance is lenient (losing a short 是的 costs more than an unrecognised
+        turn): a short 嗯 has little level spread, so periodicity and no tone are enough, and
+        a doubtful one is left to the recogniser."""
         if self.playing and not ended.barged_in:
-            return False
-        # A short 嗯 has little level spread: periodicity and no tone are enough here.
-        return ended.barged_in or self._span_is_voice(ended.start_ms, ended.end_ms, False)
+            return TALKED_OVER
+        if ended.barged_in or self._span_is_voice(ended.start_ms, ended.end_ms, False):
+            return TURN
+        if self.guard.is_tone(self._span(ended.start_ms, ended.end_ms)[1]):
+            return NOISE
+        return DOUBTFUL
+
+    def utterance_counts(self, ended: UtteranceEnded) -> bool:
+        """Whether an ended utterance is a turn on the guard's word alone (see `verdict`)."""
+        return self.verdict(ended) == TURN

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from controller.media import turns
 from controller.media.turns import (
     BargeIn,
     NoInput,
@@ -112,3 +113,16 @@ def test_task_settings_parse():
     s = TurnSettings.from_task({"barge_in_ms": 800, "max_pause_ms": 500, "bogus": 1,
                                 "no_input_ms": "x", "vad_threshold": 0.6})
     assert (s.barge_in_ms, s.max_pause_ms, s.no_input_ms, s.threshold) == (800, 500, 6000, 0.6)
+
+
+@pytest.mark.parametrize("kind", ["busy", "ringback"])
+def test_a_tone_after_a_prompt_is_noise_not_left_to_the_recogniser(kind):
+    frames = frames_of(A.tones(3, kind))
+    stream = A.energy_vad().stream()
+    probs = [stream.push(f) for f in frames]
+    det = TurnDetector(TurnSettings())
+    verdicts = []  # judged as the pipeline does: when the utterance ends
+    for i, (p, f) in enumerate(zip(probs, frames, strict=True)):
+        verdicts += [det.verdict(e) for e in det.step(p, f, i * 20)
+                     if isinstance(e, UtteranceEnded)]
+    assert verdicts and set(verdicts) == {turns.NOISE}

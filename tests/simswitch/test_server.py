@@ -113,3 +113,37 @@ def test_call_end_to_end(tmp_path, audio_dir, ws_sink, cdr_sink, make_client):
     assert _rms(data[:, 0]) > 500 and _rms(data[:, 1]) > 500
     spectrum = np.abs(np.fft.rfft(data[:, 1].astype(np.float64)))
     assert abs(np.argmax(spectrum) * rate / len(data) - 440) < 5  # the prompt's tone
+
+
+def test_dropped_fork_is_not_reconnected_until_stopped_and_started(tmp_path, ws_sink, make_client):
+    """As drachtio's mod_audio_fork: when the server drops the WebSocket the module fires
+    ``disconnect`` and streams nothing more, but the media bug stays on the channel — a new
+    ``start`` fails ("bug already attached") until ``stop`` removes it; then a fresh stream
+    opens with its metadata."""
+    doc = {"outcomes": {"talk": {"result": "answer", "after": 0.5}}}
+    sw = start_switch(tmp_path, scenario_file(tmp_path, doc))
+    try:
+        fs = make_client(sw.port)
+        fs.send(f"bgapi originate {{origination_uuid={U}}}sofia/gateway/gw1/13800138000 &park()")
+        fs.wait_for(lambda e: e.get("Event-Name") == "CHANNEL_ANSWER" and e.get("Unique-ID") == U)
+        start = f"api uuid_audio_fork {U} start {ws_sink.url} mono 8k "
+        assert fs.send(start + '{"attempt":1}').data == "+OK Success\n"
+        connected = fs.wait_for(lambda e: e.get("Event-Subclass") == "mod_audio_fork::connect")
+        gevent.sleep(0.2)
+        first = ws_sink.connections[0]
+        assert first["texts"] == ['{"attempt":1}'] and first["frames"] > 0
+        first["sock"].shutdown(2)  # the server side goes away
+        fs.wait_for(lambda e: e.get("Event-Subclass") == "mod_audio_fork::disconnect")
+        assert fs.send(start + '{"attempt":2}').data == "-ERR Operation Failed\n"
+        assert len(ws_sink.connections) == 1  # no reconnect of its own
+        assert fs.send(f"api uuid_audio_fork {U} stop").data == "+OK Success\n"
+        fs.wait_for(lambda e: e.get("Event-Name") == "MEDIA_BUG_STOP")
+        assert fs.send(start + '{"attempt":2}').data == "+OK Success\n"
+        fs.wait_for(lambda e: e.get("Event-Subclass") == "mod_audio_fork::connect" and e is not connected)
+        with gevent.Timeout(5):
+            while len(ws_sink.connections) < 2 or not ws_sink.connections[1]["frames"]:
+                gevent.sleep(0.05)
+        assert ws_sink.connections[1]["texts"] == ['{"attempt":2}']
+        assert fs.send(f"api uuid_kill {U}").data == "+OK\n"
+    finally:
+        sw.stop()
