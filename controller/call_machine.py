@@ -1,14 +1,21 @@
 """One state machine per call: `step(call, event, now) -> (call, commands)`, no I/O inside.
 
 States (core.call_status.CallState): originating → ringing → early_media → answered →
-in_dialogue (→ transferring → bridged, driven by the dialogue/transfer runtime) → ended.
-The driver (controller/calls.py) feeds events in, carries commands out, and persists and
-publishes every change of the returned `CallRecord`.
+in_dialogue (→ transferring → bridged, reported by the answered-call handler while it
+transfers) → ended. The driver (controller/calls.py) feeds events in, carries commands out,
+and persists and publishes every change of the returned `CallRecord`.
+
+An answered call's handler (the dialogue) may still be writing its result when the channel
+ends. The attempt is only finished once the handler is done (`HandlerDone`), so that the
+final record — and the after-call rules it triggers — see the dialogue's grade: a hang-up
+while the handler runs marks the record `ending` (outcome kept), tells the handler
+(`CallOver`) and waits for it, at most `WRAP_UP_S`.
 
 Timers are commands too: `ring` (a backstop a little after the switch's own
-originate_timeout), `max_call` (the longest an answered call may last), `settle` (after we
-asked the switch to end a call, or its originate job failed, how long to wait for the
-channel's CHANNEL_HANGUP_COMPLETE before ending the attempt without it).
+originate_timeout), `max_call` (the longest an answered call may last; not once bridged to
+an agent), `settle` (after we asked the switch to end a call, or its originate job failed,
+how long to wait for the channel's CHANNEL_HANGUP_COMPLETE before ending the attempt
+without it), `wrap_up` (how long an ended call waits for its handler).
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ from controller.events import (
     Adopt,
     Announcement,
     Answered,
+    CallOver,
     CancelTimer,
     Command,
     DialogueStarted,
     Event,
     Finish,
+    HandlerDone,
     HandOff,
     Hangup,
     HungUp,
@@ -35,6 +44,8 @@ from controller.events import (
     Start,
     StartRecording,
     Timer,
+    TransferEnded,
+    TransferStarted,
     Vanished,
 )
 from core.call_status import ANNOUNCEMENTS, CallState, classify
@@ -42,11 +53,12 @@ from core.enums import CallStatus, HangupSide
 
 RING_GRACE_S = 5.0
 SETTLE_S = 10.0
+WRAP_UP_S = 15.0  # the dialogue stops its fork (an API call) and commits its result
 
 PRE_ANSWER = frozenset({CallState.ORIGINATING, CallState.RINGING, CallState.EARLY_MEDIA})
 ANSWERED_STATES = frozenset({CallState.ANSWERED, CallState.IN_DIALOGUE,
                              CallState.TRANSFERRING, CallState.BRIDGED})
-TIMERS = ("ring", "max_call", "settle")
+TIMERS = ("ring", "max_call", "settle", "wrap_up")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,14 @@ class CallRecord:
     outcome: HungUp | None = None
     status: CallStatus | None = None
     dialled: bool = True
+    handler: bool = False  # the answered-call handler runs
+    ending: bool = False  # the channel is gone; waiting for the handler (outcome kept)
+
+    @property
+    def visible(self) -> tuple:
+        """What the call's row and the console see while it is live (Store.apply); the
+        machine's own bookkeeping (handler, ending, job_error …) is not published."""
+        return (self.state, self.ringing_at, self.answered_at, self.announcement)
 
 
 def hangup_side(disposition: str | None, requested: str | None) -> HangupSide | None:
@@ -110,6 +130,17 @@ def _end(call: CallRecord, now: float, outcome: HungUp | None) -> tuple[CallReco
     return ended, [*(CancelTimer(t) for t in TIMERS), Finish()]
 
 
+def _gone(call: CallRecord, now: float, outcome: HungUp | None) -> tuple[CallRecord, list]:
+    """The channel ended (or is taken as ended): finish, or wait for a running handler."""
+    if not call.handler:
+        return _end(call, now, outcome)
+    if call.ending:  # already waiting; a real hang-up still improves on a missing one
+        return (replace(call, outcome=outcome), []) if outcome and not call.outcome \
+            else (call, [])
+    return replace(call, ending=True, ended_at=now, outcome=outcome), [
+        *(CancelTimer(t) for t in TIMERS), CallOver(), SetTimer("wrap_up", WRAP_UP_S)]
+
+
 def step(call: CallRecord, event: Event, now: float) -> tuple[CallRecord, list[Command]]:
     """Apply one event to a call; returns the new record and the commands to carry out.
     Events that mean nothing in the current state leave the record as it is."""
@@ -125,21 +156,30 @@ def step(call: CallRecord, event: Event, now: float) -> tuple[CallRecord, list[C
     if isinstance(event, Adopt) and state is None:
         callstate = event.callstate.upper()
         if callstate in ("ACTIVE", "HELD", "UNHELD"):
-            return replace(call, state=CallState.ANSWERED, answered_at=now), [
+            return replace(call, state=CallState.ANSWERED, answered_at=now, handler=True), [
                 SetTimer("max_call", plan.max_call_s), HandOff(resumed=True)]
         new = CallState.EARLY_MEDIA if callstate == "EARLY" else CallState.RINGING
         return replace(call, state=new, ringing_at=now), [
             SetTimer("ring", plan.ring_timeout_s + RING_GRACE_S)]
 
     if isinstance(event, HungUp):
-        return _end(call, now, event)
+        return _gone(call, now, event)
+
+    if isinstance(event, HandlerDone) and call.handler:
+        call = replace(call, handler=False)
+        return _end(call, call.ended_at or now, call.outcome) if call.ending else (call, [])
+
+    if call.ending:
+        if isinstance(event, Timer) and event.name == "wrap_up":
+            return _end(call, call.ended_at or now, call.outcome)
+        return call, []  # the channel is gone: only the handler's end matters now
 
     if isinstance(event, (Vanished, NotDialled)):
         if isinstance(event, NotDialled):
             call = replace(call, dialled=False, job_error=event.reason)
             ended, commands = _end(call, now, None)
             return replace(ended, status=None), commands
-        return _end(call, now, None)
+        return _gone(call, now, None)
 
     if isinstance(event, Progress) and state in PRE_ANSWER:
         ringing_at = call.ringing_at or now
@@ -151,11 +191,21 @@ def step(call: CallRecord, event: Event, now: float) -> tuple[CallRecord, list[C
 
     if isinstance(event, Answered) and state in PRE_ANSWER:
         return replace(call, state=CallState.ANSWERED, answered_at=now,
-                       ringing_at=call.ringing_at or now), [
+                       ringing_at=call.ringing_at or now, handler=True), [
             CancelTimer("ring"), SetTimer("max_call", plan.max_call_s),
             StartRecording(plan.recording_path), HandOff()]
 
     if isinstance(event, DialogueStarted) and state == CallState.ANSWERED:
+        return replace(call, state=CallState.IN_DIALOGUE), []
+
+    if isinstance(event, TransferStarted) and state in (CallState.ANSWERED,
+                                                        CallState.IN_DIALOGUE):
+        return replace(call, state=CallState.TRANSFERRING), []
+
+    if isinstance(event, TransferEnded) and state == CallState.TRANSFERRING:
+        if event.ok:
+            # A customer talking to an agent is not cut at the robot's maximum call length.
+            return replace(call, state=CallState.BRIDGED), [CancelTimer("max_call")]
         return replace(call, state=CallState.IN_DIALOGUE), []
 
     if isinstance(event, Announcement):
@@ -182,5 +232,5 @@ def step(call: CallRecord, event: Event, now: float) -> tuple[CallRecord, list[C
             return replace(call, hangup_requested="ALLOTTED_TIMEOUT"), [
                 Hangup("ALLOTTED_TIMEOUT"), SetTimer("settle", SETTLE_S)]
         if event.name == "settle":
-            return _end(call, now, None)
+            return _gone(call, now, None)
     return call, []

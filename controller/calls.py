@@ -3,6 +3,10 @@
 Each call owns one greenlet (`run`) and a group for what its commands spawn (API calls, the
 answered-call handler); the group is killed when the call finishes. Every wait has a
 timeout; `put` never blocks, so ESL dispatch never waits on a call.
+
+Events for the handler (`ForHandler`: the dialogue's playback, DTMF, speech, hang-up, fork
+events; `ExecuteComplete`) go on to the handler's queue (`AnsweredContext.events`); the
+handler's own reports (transfer started / ended, done) come back through `put`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from gevent.queue import Empty, Queue
 from controller.call_machine import CallPlan, CallRecord, step
 from controller.esl import EslError, LinkDown, NodeLink
 from controller.events import (
+    CallOver,
     CancelTimer,
     ChannelEvent,
     DialogueStarted,
     Event,
     ExecuteComplete,
     Finish,
+    ForHandler,
+    HandlerDone,
     HandOff,
     Hangup,
     JobDone,
@@ -94,6 +101,7 @@ class CallDriver:
         self.group = Group()
         self.timers: dict[str, gevent.Greenlet] = {}
         self.handoff: AnsweredContext | None = None
+        self.handler: gevent.Greenlet | None = None
         self.greenlet: gevent.Greenlet | None = None
         self.created = time.time()
 
@@ -124,11 +132,16 @@ class CallDriver:
                     event = self.inbox.get(timeout=IDLE_S)
                 except Empty:
                     continue
+                if isinstance(event, ForHandler):
+                    if self.handoff is not None:
+                        self.handoff.events.put(event.event)
+                    continue
                 if self.handoff is not None and isinstance(event, ExecuteComplete):
                     self.handoff.events.put(event)
                 before = self.record
                 self.record, commands = step(before, event, clock.now().timestamp())
-                if self.record is not before and self.record.state != CallState.ENDED:
+                if self.record.visible != before.visible \
+                        and self.record.state != CallState.ENDED:
                     self.services.changed(self.record)
                 for command in commands:
                     self._do(command)
@@ -160,6 +173,9 @@ class CallDriver:
             self.group.spawn(self._api, f"uuid_kill {self.uuid} {command.cause}")
         elif isinstance(command, HandOff):
             self._hand_off(command.resumed)
+        elif isinstance(command, CallOver):
+            if self.handoff is not None:
+                self.handoff.ended.set()
         elif isinstance(command, Finish):
             self.services.finished(self.record)
 
@@ -193,9 +209,10 @@ class CallDriver:
         try:
             link = self.services.link(self.plan.node)
         except KeyError:
+            self.put(HandlerDone(self.uuid))  # no handler will run
             return
-        self.handoff = AnsweredContext(self.plan, link, resumed=resumed)
-        self.group.spawn(self._run_handler, self.handoff)
+        self.handoff = AnsweredContext(self.plan, link, resumed=resumed, report=self.put)
+        self.handler = self.group.spawn(self._run_handler, self.handoff)
         self.put(DialogueStarted(self.uuid))
 
     def _run_handler(self, ctx: AnsweredContext) -> None:
@@ -206,6 +223,16 @@ class CallDriver:
         except Exception:  # noqa: BLE001 — a dialogue failure must not strand the call
             log.exception("call %s: answered-call handler failed; hanging up", self.uuid)
             ctx.hangup("NORMAL_TEMPORARY_FAILURE")
+        self.put(HandlerDone(self.uuid))
+
+    def stop_handler(self) -> gevent.Greenlet | None:
+        """Controller shutdown: ask a running handler to save what it has and leave the
+        channel to the next controller; returns its greenlet to wait for."""
+        if self.handoff is None or self.handler is None or self.handler.dead:
+            return None
+        self.handoff.stopping = True
+        self.handoff.ended.set()
+        return self.handler
 
 
 def route_key(event: Event) -> str | None:

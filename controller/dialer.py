@@ -7,7 +7,9 @@ Greenlets it owns (all started by `start`, all ended by `stop`):
 - `_loop`: every `tick` seconds reads task notices (Redis TASK_CHANNEL), re-reads running
   tasks every `reload_s`, and dials: per line, free line slots go to tasks in fair order
   (core.pacing.fair_order), each task within its window, its own concurrency and per-slot
-  interval, each node within its calls-per-second;
+  interval, each node within its calls-per-second, and a task that depends on agents
+  (predictive, 转人工全忙暂停) within what its group's free agents allow
+  (core.transfer.dial_gate);
 - `_writer`: persists and publishes call transitions in batches;
 - `_leases`: renews the Redis slot leases of live calls.
 
@@ -47,6 +49,7 @@ from controller.handoff import AnswerHandler, opening_prompt
 from controller.store import Store, TaskRun
 from core import clock
 from core.call_status import CallState
+from core.enums import TaskState
 from core.pacing import (
     Demand,
     LineSlots,
@@ -56,12 +59,15 @@ from core.pacing import (
     fair_order,
     pick_node,
 )
-from core.redis_conn import TASK_CHANNEL
+from core.presence import Presence
+from core.redis_conn import TASK_CHANNEL, publish_task_change
+from core.transfer import Gate, dial_gate
 
 log = logging.getLogger(__name__)
 
 CALLS_CHANNEL = "cc:task:{task_id}:calls"  # live call transitions, for the console
 RESYNC_GRACE_S = 1.0  # a call originated this recently may not be in `show channels` yet
+HANDLER_STOP_S = 5.0  # at shutdown, how long handlers get to save what they have
 
 
 def calls_channel(task_id: int) -> str:
@@ -73,8 +79,10 @@ class Dialer:
                  handler: AnswerHandler = opening_prompt, tick: float = 0.05,
                  reload_s: float = 2.0, cps: float = 30.0, lease_s: float = 30.0,
                  write_every: float = 0.1, cdr_wait_s: float = 120.0,
-                 max_per_round: int = 50, node_lost_s: float = 60.0):
+                 max_per_round: int = 50, node_lost_s: float = 60.0,
+                 presence: Presence | None = None):
         self.store, self.conn, self.links = store, conn, links
+        self.presence = presence  # agents' presence, for tasks that depend on agents
         self.handler, self.tick, self.reload_s, self.write_every = handler, tick, reload_s, write_every
         self.slots = LineSlots(conn, lease_s=lease_s)
         self.lease_s = lease_s
@@ -86,6 +94,7 @@ class Dialer:
         self.tasks: dict[int, TaskRun] = {}
         self.pacers: dict[int, SlotPacer] = {}
         self.last_dial: dict[int, float] = {}
+        self.held_since_check: dict[int, float] = {}  # agent-held tasks: last "done?" check
         self.idle_until: dict[int, float] = {}
         self.calls: dict[str, CallDriver] = {}
         self.live_by_task: Counter[int] = Counter()
@@ -99,6 +108,7 @@ class Dialer:
         self._transitions: list[CallRecord] = []
         self._greenlets: list[gevent.Greenlet] = []
         self._stopping = False
+        self.dialling = True  # False: links, resync and take-over run, no new calls yet
         self._pubsub = None
         self._last_reload = 0.0
         self.services = DriverServices(link=self._link, changed=self._changed,
@@ -110,7 +120,10 @@ class Dialer:
 
     # -- life -----------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, dial: bool = True) -> None:
+        """Start routing, resync and writing; `dial=False` holds new calls back until
+        `open()` (the process has more to start first)."""
+        self.dialling = dial
         for plan, state in self.store.unfinished():
             self.orphans[plan.node].append((plan, state))
         self._subscribe()
@@ -118,8 +131,19 @@ class Dialer:
         self._greenlets = [gevent.spawn(self._route), gevent.spawn(self._loop),
                            gevent.spawn(self._writer), gevent.spawn(self._leases)]
 
+    def open(self) -> None:
+        self.dialling = True
+
+    def resynced(self) -> bool:
+        """Every node's link is up and its live calls compared with ours."""
+        return self.up >= set(self.links)
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping = True
+        # Handlers save what they have (a dialogue its turns so far) and leave the channel
+        # to the controller started next, which takes the call over.
+        handlers = [g for g in (d.stop_handler() for d in list(self.calls.values())) if g]
+        gevent.joinall(handlers, timeout=HANDLER_STOP_S)
         gevent.joinall(self._greenlets, timeout=timeout)
         gevent.killall(self._greenlets, timeout=timeout)
         # Calls go on on the switch; a controller started again takes them over.
@@ -303,7 +327,7 @@ class Dialer:
             gevent.sleep(max(0.0, self.tick - (time.monotonic() - started)))
 
     def _dial_round(self) -> None:
-        if not self.up:
+        if not self.up or not self.dialling:
             return
         now_dt = clock.now()
         now = time.time()
@@ -320,8 +344,9 @@ class Dialer:
             if budget <= 0:
                 continue
             active = {t.id: self.slots.task_count(t.id) for t in tasks}
-            caps = {t.id: max(0, min(t.max_concurrency - active[t.id],
-                                     self.pacers[t.id].free(now))) for t in tasks}
+            caps = {t.id: self._agent_cap(t, max(0, min(t.max_concurrency - active[t.id],
+                                                        self.pacers[t.id].free(now))))
+                    for t in tasks}
             alloc: Counter[int] = Counter()
             maxima = {t.id: t.max_concurrency for t in tasks}
             while budget > 0:
@@ -337,6 +362,44 @@ class Dialer:
             for task in tasks:
                 if alloc[task.id]:
                     self._dial(task, min(alloc[task.id], self.max_per_round), now_dt, now)
+
+    def _agent_cap(self, task: TaskRun, cap: int) -> int:
+        """How many of `cap` calls a task that depends on agents may place now, by
+        core.transfer.dial_gate over its group's free agents and its calls not yet with an
+        agent; pauses the task when 转人工全忙暂停 says so."""
+        if not cap or not task.needs_agents or self.presence is None:
+            return cap
+        try:
+            free = self.presence.free_count(task.agent_ids)
+        except redis.RedisError as exc:
+            log.warning("task %s: agents' presence unreadable (%s): not dialling", task.id, exc)
+            return 0
+        waiting = sum(1 for d in self.calls.values()
+                      if d.plan.task_id == task.id and d.record.state != CallState.BRIDGED)
+        for n in range(cap):
+            gate = dial_gate(predictive=task.predictive,
+                             pause_when_agents_busy=task.pause_when_agents_busy,
+                             predictive_busy_to_ai=task.predictive_busy_to_ai,
+                             free_agents=free, predictive_in_flight=waiting + n)
+            if gate == Gate.PAUSE:
+                if self.store.pause_for_agents(task.id):
+                    log.info("task %s paused: no agent free (转人工全忙暂停)", task.id)
+                    publish_task_change(self.conn, task.id, str(TaskState.PAUSED))
+                self.tasks.pop(task.id, None)
+                return 0
+            if gate == Gate.HOLD:
+                if not n and not self.live_by_task.get(task.id):
+                    self._maybe_finish_held(task.id)
+                return n
+        return cap
+
+    def _maybe_finish_held(self, task_id: int) -> None:
+        """A task held for agents never reaches _dial, where running out of numbers is
+        noticed: look (every reload_s) whether its last call was its last number."""
+        now = time.monotonic()
+        if now - self.held_since_check.get(task_id, 0.0) >= self.reload_s:
+            self.held_since_check[task_id] = now
+            self._maybe_finish(task_id)
 
     def _dial(self, task: TaskRun, want: int, now_dt, now: float) -> None:
         node = pick_node(task.line.fs_node, sorted(self.up), self.load_by_node)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from controller.dialogue import events as dialogue_events
+from controller.transfer.events import EVENTS as TRANSFER_EVENTS
+
 # ---------------------------------------------------------------------------------------
 # Events (in)
 
@@ -66,6 +69,16 @@ class Announcement(ChannelEvent):
     """An early-media detector's verdict (CPA.md §2 class, e.g. 空号, 关机)."""
 
     category: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForHandler(ChannelEvent):
+    """An event only the answered-call handler uses (the dialogue's PLAYBACK_*, DTMF,
+    CHANNEL_HANGUP, callee speech, audio-fork failures), already converted to the
+    dialogue's typed event (`controller.dialogue.events`). The call's state machine ignores
+    it; the driver passes `event` on to the handler."""
+
+    event: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +144,28 @@ class DialogueStarted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class HandlerDone(Event):
+    """The answered-call handler returned (its results, if any, are committed)."""
+
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStarted(Event):
+    """The handler started ringing agents for this call."""
+
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEnded(Event):
+    """The transfer finished: `ok` when the call is bridged to an agent."""
+
+    uuid: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NotDialled(Event):
     """The originate was certainly never sent (the node was down): the attempt did not
     happen and its number goes back to the queue."""
@@ -174,6 +209,12 @@ class HandOff(Command):
     """Give the answered call to the dialogue runtime (`resumed` after a controller restart)."""
 
     resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallOver(Command):
+    """The channel is gone while the handler still runs: tell it, so that it wraps up (and
+    reports HandlerDone) before the attempt is finished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,10 +294,31 @@ def _announcement(node: str, uuid: str, h: dict) -> Announcement | None:
     return None
 
 
-# What NodeLink subscribes to: everything the adapter below reads.
-SUBSCRIBE = ("BACKGROUND_JOB", "HEARTBEAT", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA",
-             "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE",
-             "DETECTED_TONE", "CUSTOM", "tonedetect", "da", "cc::announcement")
+def subscription(*lists: tuple[str, ...]) -> tuple[str, ...]:
+    """One `event plain` list from several, read the way FreeSWITCH reads them: after the
+    token CUSTOM every token is a subclass (PROTOCOL.md §3.1), so event names go first,
+    then CUSTOM and every subclass."""
+    names: dict[str, None] = {}
+    subclasses: dict[str, None] = {}
+    for tokens in lists:
+        custom = False
+        for token in tokens:
+            if custom:
+                subclasses[token] = None
+            elif token.upper() == "CUSTOM":
+                custom = True
+            else:
+                names[token.upper()] = None
+    return (*names, *(("CUSTOM", *subclasses) if subclasses else ()))
+
+
+# What NodeLink subscribes to: everything the adapter below reads, for the dialer, the
+# dialogue and the transfer runner.
+SUBSCRIBE = subscription(
+    ("BACKGROUND_JOB", "HEARTBEAT", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA",
+     "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE", "DETECTED_TONE",
+     "CUSTOM", "tonedetect", "da", "cc::announcement"),
+    dialogue_events.ESL_EVENTS, TRANSFER_EVENTS)
 
 
 def from_esl(node: str, headers: dict, body: str | None = None) -> Event | None:
@@ -290,8 +352,12 @@ def from_esl(node: str, headers: dict, body: str | None = None) -> Event | None:
     if name == "DETECTED_TONE" and headers.get("Detected-Tone") == "BUSY_TONE":
         return Announcement(node, uuid, _at(headers), category="用户正忙")
     if name == "CUSTOM":
-        return _announcement(node, uuid, headers)
-    return None
+        announcement = _announcement(node, uuid, headers)
+        if announcement is not None:
+            return announcement
+    for_handler = dialogue_events.from_esl(headers, body)
+    return ForHandler(node, uuid, _at(headers), for_handler) if for_handler is not None \
+        else None
 
 
 @dataclass

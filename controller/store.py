@@ -22,15 +22,29 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller.call_machine import CallPlan, CallRecord, hangup_side
 from core import blacklist
 from core.call_status import CallState, classify
+from core.cdr import queue_after_call
 from core.enums import CallStatus, NumberState, TaskEndAction, TaskState
-from core.models import Account, Call, CallTimeTemplate, Line, Task, TaskNumber
+from core.models import (
+    Account,
+    Call,
+    CallTimeTemplate,
+    Line,
+    Outbox,
+    Task,
+    TaskNumber,
+    TransferGroupMember,
+    User,
+)
+from core.outbox import JOBS, OutboxState
 from core.pacing import RedialRule, settle_number
+from core.post_call import ActionType
 from core.windows import CallWindow, WindowError
 
 log = logging.getLogger(__name__)
 
 UNCONFIRMED = "ORIGINATE_UNCONFIRMED"  # see controller.calls
-DEFAULT_PROMPT = "tone_stream://%(1500,0,440);loops=1"  # until the dialogue runtime lands
+# What a task without a script plays before hanging up (controller.handoff.opening_prompt).
+DEFAULT_PROMPT = "tone_stream://%(1500,0,440);loops=1"
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,16 @@ class TaskRun:
     blacklist_groups: tuple[int, ...]
     prompt: str
     end_action: str
+    # Agent-dependent dialling (core.transfer.dial_gate): 人工预测式外呼, 人工全忙转AI,
+    # 转人工全忙暂停, and the user ids of the task's transfer group.
+    predictive: bool = False
+    predictive_busy_to_ai: bool = False
+    pause_when_agents_busy: bool = False
+    agent_ids: tuple[int, ...] = ()
+
+    @property
+    def needs_agents(self) -> bool:
+        return self.predictive or self.pause_when_agents_busy
 
 
 def _epoch_dt(value: float | None) -> datetime | None:
@@ -106,11 +130,41 @@ class Store:
             ring_timeout_s=task.ring_timeout_s, max_call_s=task.max_call_s,
             blacklist_groups=tuple(g.id for g in task.blacklist_groups),
             prompt=settings.get("opening_prompt") or DEFAULT_PROMPT,
-            end_action=task.end_action)
+            end_action=task.end_action,
+            predictive=bool(task.predictive),
+            predictive_busy_to_ai=bool(task.predictive_busy_to_ai),
+            pause_when_agents_busy=bool(task.pause_when_agents_busy),
+            agent_ids=self._agent_ids(s, task) if task.predictive or
+            task.pause_when_agents_busy else ())
+
+    @staticmethod
+    def _agent_ids(s: Session, task: Task) -> tuple[int, ...]:
+        if not task.transfer_group_id:
+            return ()
+        return tuple(s.scalars(
+            select(TransferGroupMember.user_id)
+            .join(User, User.id == TransferGroupMember.user_id)
+            .where(TransferGroupMember.group_id == task.transfer_group_id,
+                   User.active.is_(True))))
+
+    def pause_for_agents(self, task_id: int) -> bool:
+        """转人工全忙暂停 at dialling time: pause a running task (no agent is free). True
+        when this paused it."""
+        with self.sessions() as s:
+            paused = s.execute(update(Task).where(Task.id == task_id,
+                                                  Task.state == TaskState.RUNNING)
+                               .values(state=TaskState.PAUSED)
+                               .execution_options(synchronize_session=False)).rowcount
+            s.commit()
+            return paused == 1
 
     def finish_if_done(self, task_id: int, live_calls: int) -> str | None:
         """When a running task has no number left to dial and no live call, end it by its
-        end action (stop → finished; pause_release → paused). Returns the new state."""
+        end action (stop → finished; pause_release → paused). Returns the new state.
+
+        A number may still come back: an attempt whose CDR has not confirmed it
+        (resolve_unconfirmed), or a post-call redial (加入重呼) in the outbox that the
+        worker has not run yet — it requeues the number (workers.after_call.redial)."""
         if live_calls:
             return None
         with self.sessions() as s:
@@ -122,8 +176,12 @@ class Store:
                 TaskNumber.state.in_([NumberState.PENDING, NumberState.DIALLING])))
             if left or s.scalar(select(Call.id).where(
                     Call.task_id == task_id, Call.hangup_cause == UNCONFIRMED,
-                    Call.cdr.is_(None)).limit(1)) is not None:
-                return None  # numbers to dial, or attempts still waiting for their CDR
+                    Call.cdr.is_(None)).limit(1)) is not None \
+                    or s.scalar(select(Outbox.id).join(Call, Call.id == Outbox.call_id).where(
+                        Call.task_id == task_id, Outbox.job == JOBS[ActionType.REDIAL],
+                        Outbox.state.in_([OutboxState.PENDING, OutboxState.RELAYED]))
+                        .limit(1)) is not None:
+                return None  # numbers to dial, or numbers that may come back
             if task.end_action == TaskEndAction.PAUSE_RELEASE:
                 task.state = TaskState.PAUSED
             else:
@@ -290,18 +348,7 @@ class Store:
                                                                  rule, now)
             number.last_status = status
         if call is not None:
-            self._after_call(s, call)
-
-    @staticmethod
-    def _after_call(s: Session, call: Call) -> None:
-        try:
-            from core.outbox import enqueue_after_call
-        except ImportError:  # the after-call issue is not in this tree
-            return
-        try:
-            enqueue_after_call(s, call)
-        except Exception:  # noqa: BLE001 — a rule's failure must not lose the call record
-            log.exception("call %s: after-call rules failed", call.uuid)
+            queue_after_call(s, call)
 
     def _rule(self, s: Session, task_id: int) -> RedialRule:
         task = s.get(Task, task_id)
@@ -337,7 +384,9 @@ class Store:
     def reconcile_statuses(self) -> int:
         """Attempts that ended without an outcome (we missed the hang-up) get their status
         once the CDR (core/cdr.py) has filled in the SIP code and cause, and their number is
-        settled again by the task's redial rule. Returns how many were settled."""
+        settled again by the task's redial rule; the after-call rules run again with the
+        status (rules on it could not match before; those already written are not written
+        twice). Returns how many were settled."""
         with self.sessions() as s:
             rows = s.execute(
                 select(Call, TaskNumber)
@@ -361,6 +410,7 @@ class Store:
                 number.last_status = status
                 number.state, number.next_attempt_at = settle_number(
                     status, number.attempts, self._rule(s, number.task_id), datetime.now(UTC))
+                queue_after_call(s, call)
                 fixed += 1
             s.commit()
             return fixed

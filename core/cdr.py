@@ -7,6 +7,13 @@ a new row from the cc_* channel variables the controller's originate and the inb
 dialplan set. The status comes from core.call_status unless the controller already set one.
 Applying the same CDR again changes nothing.
 
+A CDR that completes a call — it made the row, or the row has ended (the controller may have
+ended it without its hang-up, so the status comes from here), or the dialogue's grade is
+in — queues the call's after-call rules in the caller's transaction (`queue_after_call`,
+safe to run again: the outbox is keyed per call and action). A call the controller still
+drives and whose grade is not in yet is left to the controller: its final row runs the
+rules once the dialogue's result is saved (controller/call_machine.py, "ending").
+
 Variable values are percent-decoded, so CDRs from either `encode-values` setting read the
 same (ours sends them plain, see fs_conf/templates/autoload_configs/json_cdr.conf.xml).
 """
@@ -22,9 +29,10 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.call_status import classify
+from core.call_status import CallState, classify
 from core.enums import Direction, HangupSide
 from core.models import Account, Call, Line, Task, TaskNumber
+from core.outbox import enqueue_after_call
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +73,21 @@ def apply_cdr(session: Session, cdr: dict, fs_node: str | None = None) -> Call |
     _fill(call, v)
     call.fs_node = call.fs_node or fs_node
     call.cdr = copy.deepcopy(cdr)  # the row must not change with the caller's dict
+    if call.state in (None, CallState.ENDED) or call.grade is not None:
+        queue_after_call(session, call)
     return call
+
+
+def queue_after_call(session: Session, call: Call) -> None:
+    """core.outbox.enqueue_after_call for a finaliser (this module, controller/store.py), in
+    a savepoint: a rule that fails — bad data, or a database error, which on PostgreSQL
+    would abort the whole transaction — loses only its own jobs (logged), never the call's
+    final record the caller's transaction is writing."""
+    try:
+        with session.begin_nested():
+            enqueue_after_call(session, call)
+    except Exception:  # noqa: BLE001 — the call record matters more than one rule
+        log.exception("call %s: after-call rules failed", call.uuid)
 
 
 class _Vars:
@@ -175,7 +197,7 @@ def _new_call(session: Session, v: _Vars, cdr: dict, fs_node: str | None) -> Cal
         # phone: always the customer's number; caller_id: ours, here the DID they called.
         phone, caller_id = profile.get("caller_id_number"), destination
     call = Call(
-        account_id=account_id, uuid=uuid, fs_node=fs_node,
+        account_id=account_id, uuid=uuid, fs_node=fs_node, state=CallState.ENDED,
         direction=Direction.OUTBOUND if outbound else Direction.INBOUND,
         # Column widths: a longer "number" is not a phone number anyway.
         phone=(phone or "")[:32], caller_id=caller_id[:32] if caller_id else None,

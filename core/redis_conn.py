@@ -10,6 +10,9 @@ import redis
 log = logging.getLogger(__name__)
 
 TASK_CHANNEL = "cc:tasks"  # the console tells controllers a task changed
+# The console tells controllers which gateway to kill and where to rescan after a line
+# changed (webui/lines/reload.py publishes, controller/gateways.py acts on it).
+GATEWAYS_CHANNEL = "cc:gateways"
 
 
 def connect(url: str) -> redis.Redis:

@@ -20,6 +20,8 @@ from core.enums import TransferStrategy
 DEFAULT_RING_TIMEOUT_S = 20
 # Chinese ring-back (450 Hz, 1 s on, 4 s off), looped, when a group has no 转接背景音.
 DEFAULT_MUSIC = "tone_stream://%(1000,4000,450);loops=-1"
+# What the AI says when nobody took the call, unless the task sets its own closing_prompt.
+DEFAULT_CLOSING = "抱歉，现在客服都在忙，稍后会有专员联系您，感谢您的接听，再见。"
 
 
 class Trigger(StrEnum):
@@ -243,6 +245,34 @@ def fallback(trigger: Trigger, predictive_busy_to_ai: bool) -> Fallback:
     if trigger == Trigger.PREDICTIVE and predictive_busy_to_ai:
         return Fallback.AI_DIALOGUE
     return Fallback.AI_CLOSING
+
+
+class TransferFailed(Exception):
+    """Raised by the dialogue's `CallControl.transfer(target)` when the transfer found
+    nobody; `fallback` says what the AI does now, `result` is the runner's TransferResult."""
+
+    def __init__(self, result):
+        super().__init__(f"transfer failed: {result.reason}")
+        self.result = result
+        self.fallback = result.fallback
+
+
+def closing_line(dialogue_settings: Mapping | None) -> tuple[str, str | None]:
+    """(text, audio) of the closing line (挂断语) after a failed transfer:
+    Task.dialogue_settings["closing_prompt"] — {"text": …, "audio": <prompt file>} or just
+    the text — else DEFAULT_CLOSING."""
+    value = (dialogue_settings or {}).get("closing_prompt")
+    if isinstance(value, Mapping):
+        text, audio = str(value.get("text") or ""), value.get("audio") or None
+        return (text or ("" if audio else DEFAULT_CLOSING)), audio
+    return (str(value) if value else DEFAULT_CLOSING), None
+
+
+def group_target(target: object) -> int | None:
+    """The transfer group a script's transfer target names ("group:3", "3" or 3); None for
+    anything else (the task's own group)."""
+    text = str(target or "").strip().removeprefix("group:")
+    return int(text) if text.isdigit() else None
 
 
 def grade_trigger(dialogue_settings: Mapping | None, grade: str | None,

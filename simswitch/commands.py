@@ -7,6 +7,7 @@ import json
 import time
 
 from simswitch.channel import CAUSE_CODES
+from simswitch.sofia import profile_command
 from simswitch.switch import VERSION
 
 NO_CHANNEL = "-ERR No such channel!\n"
@@ -74,9 +75,11 @@ class Commands:
 
     def sofia(self, args: str) -> str:
         parts = args.split()
-        gateways = self.switch.scenario.gateways
+        gateways = self.switch.gateways
+        if parts[:1] == ["profile"]:
+            return profile_command(gateways, parts[1:])
         if parts[:1] == ["status"] and len(parts) >= 3 and parts[1] == "gateway":
-            gw = gateways.get(parts[2])
+            gw = gateways.find(parts[2])
             if gw is None:
                 return "Invalid Gateway!\n"
             return (
@@ -84,9 +87,9 @@ class Commands:
                 f"Name    \texternal::{parts[2]}\n"
                 f"Profile \texternal\n"
                 f"Scheme  \tDigest\n"
-                f"Proxy   \tsip:{gw['proxy']}\n"
-                f"Status  \t{'UP' if gw['state'] == 'REGED' else 'DOWN'}\n"
-                f"State   \t{gw['state']}\n" + "=" * 97 + "\n"
+                f"Proxy   \tsip:{gw.proxy}\n"
+                f"Status  \t{'UP' if gw.state == 'REGED' else 'DOWN'}\n"
+                f"State   \t{gw.state}\n" + "=" * 97 + "\n"
             )
         if parts[:1] == ["status"] or not parts:
             line = "=" * 97 + "\n"
@@ -95,8 +98,8 @@ class Commands:
                 line,
                 f"{'external':>25}\t{'profile':>7}\t{'sip:mod_sofia@127.0.0.1:5080':>42}\tRUNNING (0)\n",
             ]
-            for name, gw in gateways.items():
-                rows.append(f"{'external::' + name:>25}\t{'gateway':>7}\t{'sip:' + gw['proxy']:>42}\t{gw['state']}\n")
+            for gw in gateways.running:
+                rows.append(f"{'external::' + gw.name:>25}\t{'gateway':>7}\t{'sip:' + gw.proxy:>42}\t{gw.state}\n")
             rows += [
                 f"{'internal':>25}\t{'profile':>7}\t{'sip:mod_sofia@127.0.0.1:5060':>42}\tRUNNING (0)\n",
                 line,

@@ -119,7 +119,9 @@ class MediaTimeline:
         pos = int(round(start * self.rate)) % len(buf)
         if pos + n <= len(buf):
             return buf[pos : pos + n]
-        return np.concatenate([buf[pos:], buf[: n - (len(buf) - pos)]])
+        # Past the buffer's end: wrap around, as often as needed (a whole recording is
+        # rendered at once and may be longer than the buffer).
+        return np.resize(np.roll(buf, -pos), n)
 
     def add(self, side: str, start: float, samples: np.ndarray) -> Segment:
         seg = Segment(start, samples, self.rate)

@@ -39,14 +39,19 @@ class SimSwitch:
         cdr_retry_delay: float = 5.0,
     ):
         self.clock = clock or RealClock()
+        gateway_config = None
         if scenario is None or isinstance(scenario, str | Path):
+            # `sofia profile external rescan` reads the file again, as FreeSWITCH fetches
+            # sofia.conf again (simswitch/sofia.py).
+            gateway_config = _file_gateways(scenario)
             scenario = scenario_mod.load(scenario)
         self.scenario = scenario
         self.recordings_dir = Path(recordings_dir)
         self.recordings_dir.mkdir(parents=True, exist_ok=True)
         self.recorder = Recorder(lambda: self.switch, self.recordings_dir)
         self.forks = ForkManager(lambda: self.switch, fork_subprotocol)
-        self.switch = Switch(self.clock, scenario, self.recorder, forks=self.forks)
+        self.switch = Switch(self.clock, scenario, self.recorder, forks=self.forks,
+                             gateway_config=gateway_config)
         if cdr_url:
             self.switch.cdr = CdrPoster(
                 cdr_url, self.clock, self.switch.core_uuid, self.switch.hostname, cdr_retries, cdr_retry_delay
@@ -80,3 +85,12 @@ class SimSwitch:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _file_gateways(path):
+    def read() -> dict:
+        try:
+            return scenario_mod.load(path).gateways
+        except OSError as exc:  # the file went away: the configuration cannot be read
+            raise scenario_mod.ScenarioError(str(exc)) from exc
+    return read

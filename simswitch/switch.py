@@ -13,6 +13,7 @@ from simswitch import dialstring
 from simswitch.channel import CAUSE_CODES, CAUSE_TO_SIP, Channel, sip_cause
 from simswitch.events import Event, EventFactory
 from simswitch.session import CallSession, Hangup, Transfer
+from simswitch.sofia import Gateways
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,12 @@ VERSION = "1.10.12-release"
 class Switch:
     """Owns every live leg and fans events out to the ESL listeners."""
 
-    def __init__(self, clock, scenario, recorder, cdr=None, forks=None, hostname=None):
+    def __init__(self, clock, scenario, recorder, cdr=None, forks=None, hostname=None,
+                 gateway_config=None):
         self.clock = clock
         self.scenario = scenario
+        # `gateway_config()`: the gateways sofia.conf would give (default: the scenario's).
+        self.gateways = Gateways(clock, gateway_config or (lambda: scenario.gateways))
         self.recorder = recorder
         self.cdr = cdr
         self.forks = forks
@@ -102,7 +106,7 @@ class Switch:
         """Create and ring a leg; return (session, None) on success, (None, cause) on failure."""
         if target.endpoint not in ("sofia", "user", "loopback"):
             return None, "CHAN_NOT_IMPLEMENTED"
-        if target.endpoint == "sofia" and target.gateway and target.gateway not in self.scenario.gateways:
+        if target.endpoint == "sofia" and target.gateway and self.gateways.find(target.gateway) is None:
             return None, "INVALID_GATEWAY"
         agent = None
         if target.endpoint == "user":
@@ -132,7 +136,7 @@ class Switch:
     def _new_channel(self, target, variables, cid_name, cid_number) -> Channel:
         uuid = variables.get("origination_uuid") or str(uuidlib.uuid4())
         if target.endpoint == "sofia" and target.gateway:
-            proxy = self.scenario.gateways[target.gateway]["proxy"]
+            proxy = self.gateways.find(target.gateway).proxy
             name = f"sofia/external/{target.number}@{proxy}"
             network = proxy
         elif target.endpoint == "sofia":

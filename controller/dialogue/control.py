@@ -29,7 +29,12 @@ class CallControl(Protocol):
     def send_fork_text(self, text: str) -> None:
         """A text frame through the fork's WebSocket (mod_audio_fork `send_text`)."""
 
-    def transfer(self, target: str) -> None:
-        """Transfer to a human (the transfer issue fills this in)."""
+    def transfer(self, target: str, trigger: str = "script", so_far: dict | None = None):
+        """Transfer to a human: `target` is the script's (a transfer group, "group:<id>", or
+        anything else for the task's group), `trigger` what asked for it (core.transfer.
+        Trigger), `so_far` the dialogue until now ({"transcript", "grade", "tags"}) for the
+        agent's screen pop. Blocks while agents ring; returns once the callee is bridged to
+        one, raises core.transfer.TransferFailed when nobody took the call, and
+        NotImplementedError where the control cannot transfer."""
 
     def set_var(self, name: str, value: str) -> None: ...

@@ -1,5 +1,7 @@
 """`CallControl` over FreeSWITCH's Event Socket with mod_commands / mod_audio_fork APIs:
-uuid_broadcast, uuid_break, uuid_kill, uuid_audio_fork, uuid_setvar."""
+uuid_broadcast, uuid_break, uuid_kill, uuid_audio_fork, uuid_setvar. Transferring needs the
+database and agents' presence: the controller's `DialogueControl` (controller/conversation.py)
+adds it."""
 
 from __future__ import annotations
 
@@ -59,8 +61,9 @@ class EslCallControl:
     def send_fork_text(self, text: str) -> None:
         self._api(f"uuid_audio_fork {self.uuid} send_text {text}")
 
-    def transfer(self, target: str) -> None:
-        raise NotImplementedError("transfer to a human arrives with the transfer issue")
+    def transfer(self, target: str, trigger: str = "script", so_far: dict | None = None):
+        raise NotImplementedError("EslCallControl alone cannot transfer; the controller's "
+                                  "DialogueControl (controller/conversation.py) can")
 
     def set_var(self, name: str, value: str) -> None:
         self._api(f"uuid_setvar {self.uuid} {name} {value}")

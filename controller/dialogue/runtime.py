@@ -8,6 +8,13 @@ It starts the audio fork, runs the script (or LLM) engine's commands as verbs, g
 call at the end and returns everything the controller persists (Call + DialogueTurn rows;
 `persist.apply_result` does that). A hang-up on `events` ends it at once, whatever it waits
 for; a fork that cannot be re-established ends the call (never a silent call).
+
+The grade is also kept while the call runs: after each callee turn it is worked out from
+the turns so far (`DialogueSession.grade`). When it reaches one of the task's
+`transfer_on_grades` (core.transfer.grade_trigger) and the task has a transfer group, the
+engine's reply gives way to a transfer (trigger `grade`), taken like a script transfer
+node's. A transfer hands the dialogue so far (transcript, grade, tags) to
+`CallControl.transfer` for the agent's screen pop.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from controller.media.turns import NoInput, TurnSettings
 from core.dialogue import grading, schema
 from core.dialogue import intents as im
 from core.dialogue.engine import Hangup, Listen, Say, ScriptEngine, SendSms, Transfer
+from core.transfer import TransferFailed, Trigger, closing_line, grade_trigger
 from core.tts import TtsError
 
 log = logging.getLogger(__name__)
@@ -50,6 +58,7 @@ class AnsweredCall:
     account_id: int | None = None
     script_id: int | None = None
     script_version: int | None = None
+    transfer_group_id: int | None = None  # the task's group: where the grade rule transfers
 
 
 @dataclass
@@ -102,6 +111,7 @@ class DialogueSession:
         self.gone = False
         self.sms: list = []
         self.transfer: dict | None = None
+        self.grade: str | None = None  # the running grade, after the last callee turn
 
     # --- events ----------------------------------------------------------------------------
     def _forward(self, main) -> None:
@@ -274,21 +284,14 @@ def _converse(s: DialogueSession, engine) -> str:
                     barged = True
                     break  # data frames are dropped on barge-in: listen to the callee
             elif isinstance(cmd, SendSms):
-                s.sms.append(cmd.template_id)  # sent after the call (the post-call issue)
+                s.sms.append(cmd.template_id)  # sent after the call (persist, core.outbox)
             elif isinstance(cmd, Listen):
                 outcome = verbs.ListenVerb(s.turn_settings.no_input_ms).run(s)
             elif isinstance(cmd, Hangup):
                 verbs.HangupVerb(cmd.cause).run(s)
                 return cmd.reason
             elif isinstance(cmd, Transfer):
-                s.transfer = {"target": cmd.target, "state": "requested"}
-                try:
-                    s.control.transfer(str(cmd.target))
-                    return "transfer"
-                except NotImplementedError:
-                    s.transfer["state"] = "not available"
-                    verbs.HangupVerb().run(s)
-                    return "transfer unavailable"
+                return _transfer(s, engine, cmd)
         if barged and outcome is None:
             outcome = verbs.ListenVerb(s.turn_settings.no_input_ms).run(s)
         if outcome is None:
@@ -305,37 +308,89 @@ def _converse(s: DialogueSession, engine) -> str:
             if s.turns[-2:-1] and outcome.barged_in:
                 s.turns[-2].interrupted = True
             s.responded(outcome, getattr(engine, "last_external_s", 0.0))
+            cmds = _grade_rule(s, engine, cmds)
         elif isinstance(outcome, Dtmf):
             node = engine.state.node
             cmds = engine.on_utterance(outcome.digit)
             s.turns.append(verbs.TurnLog("callee", f"DTMF {outcome.digit}", node,
                                          None, s.media.t_ms, s.media.t_ms))
+            cmds = _grade_rule(s, engine, cmds)
         elif isinstance(outcome, NoInput):
             cmds = engine.on_no_input()
         log.debug("%s: engine step %.1f ms", s.uuid, (time.monotonic() - t0) * 1000)
 
 
-def _result(s: DialogueSession, engine, end_reason: str, duration_ms: int,
-            cpu: float) -> DialogueResult:
+def _grade_rule(s: DialogueSession, engine, cmds: list) -> list:
+    """After a callee turn: the running grade, and the rule "grade reaches A during the call
+    → transfer". When it applies (and the script's reply is not a transfer already), the
+    reply is dropped — a goodbye before the transfer would be wrong — but for its SMS
+    actions: the engine has entered the node, as its tags and score say."""
+    s.grade = _grade(engine, _facts(s, engine, s.media.t_ms))[0]
+    group = s.call.transfer_group_id
+    if group is None or any(isinstance(c, Transfer) for c in cmds) \
+            or not grade_trigger(s.call.dialogue_settings, s.grade, s.transfer):
+        return cmds
+    log.info("%s: grade %s reached: transferring to group %s", s.uuid, s.grade, group)
+    return [*(c for c in cmds if isinstance(c, SendSms)),
+            Transfer(f"group:{group}", trigger=Trigger.GRADE)]
+
+
+def _transfer(s: DialogueSession, engine, cmd: Transfer) -> str:
+    """A transfer to a human (a script node's, or the grade rule's); nobody taking it brings
+    the AI back for the closing line."""
+    s.transfer = {"target": cmd.target, "state": "requested"}
+    try:
+        s.control.transfer(str(cmd.target), trigger=cmd.trigger, so_far=_so_far(s, engine))
+        return "transfer"
+    except NotImplementedError:
+        s.transfer["state"] = "not available"
+        verbs.HangupVerb().run(s)
+        return "transfer unavailable"
+    except TransferFailed:  # nobody took it: back to the AI's closing line
+        s.transfer["state"] = "failed"
+        text, audio = closing_line(s.call.dialogue_settings)
+        verbs.PlayVerb(Say(text, audio, False, engine.state.node, "closing")).run(s)
+        verbs.HangupVerb().run(s)
+        return "transfer failed"
+
+
+def _so_far(s: DialogueSession, engine) -> dict:
+    """The dialogue until now, for the agent's screen pop (core.transfer.screen_pop): the
+    running grade is that of the last callee turn (none before the callee said anything)."""
+    return {"transcript": [{"speaker": t.speaker, "text": t.text} for t in s.turns],
+            "grade": s.grade, "tags": list(engine.state.tags)}
+
+
+def _facts(s: DialogueSession, engine, duration_ms: int) -> grading.CallFacts:
     st = engine.state if engine is not None else None
     callee_turns = [t for t in s.turns if t.speaker == "callee"]
     heard = list(st.intents) if st else []
     if not heard:
         heard = [i for t in callee_turns
                  for i in im.match_all(t.text, im.BUILTIN.values())]
-    facts = grading.CallFacts(
+    return grading.CallFacts(
         intents=tuple(heard), tags=tuple(st.tags if st else ()),
         nodes=tuple(st.nodes if st else ()), score=st.score if st else 0,
         turns=len(callee_turns), duration_s=duration_ms / 1000,
         unrecognised=st.unrecognised if st else 0, hangup_side=s.hangup_side,
         assistant=bool(st and st.assistant))
-    rules = engine.flow.grading if engine is not None else ()
-    grade, reasons = grading.grade(facts, rules)
+
+
+def _grade(engine, facts: grading.CallFacts) -> tuple[str, list[str]]:
+    """(grade, reasons) by the script's rules, then the defaults (core.dialogue.grading)."""
+    grade, reasons = grading.grade(facts, engine.flow.grading if engine is not None else ())
+    return grade.value, reasons
+
+
+def _result(s: DialogueSession, engine, end_reason: str, duration_ms: int,
+            cpu: float) -> DialogueResult:
+    facts = _facts(s, engine, duration_ms)
+    grade, reasons = _grade(engine, facts)
     return DialogueResult(
-        turns=s.turns, grade=grade.value, grade_reasons=reasons, tags=list(facts.tags),
-        score=facts.score, interactions=len(callee_turns),
+        turns=s.turns, grade=grade, grade_reasons=reasons, tags=list(facts.tags),
+        score=facts.score, interactions=facts.turns,
         unrecognised=facts.unrecognised, hangup_side=s.hangup_side, end_reason=end_reason,
-        duration_ms=duration_ms, intents=heard, transfer=s.transfer,
+        duration_ms=duration_ms, intents=list(facts.intents), transfer=s.transfer,
         sms=list(s.sms), latencies_ms=s.latencies, media_cpu_s=cpu)
 
 

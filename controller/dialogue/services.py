@@ -1,18 +1,31 @@
 """What the dialogue needs from outside one call: TTS with its cache, uploaded prompt files,
-the recogniser and LLM chosen by settings (overridable per task), the fork URL."""
+the recogniser and LLM chosen by settings (overridable per task), the fork URL.
+
+TTS never runs on the hub. espeak-ng goes to one helper process (tts_worker.py says why a
+gevent process cannot run it itself); another engine (`core.tts.TextToSpeech`, e.g. a cloud
+API) runs in the thread pool. A text being synthesised is synthesised once however many
+calls ask for it (they wait for the same result), and pre-rendering keeps at most
+`PREWARM_AT_ONCE` syntheses in flight, so a prompt a call is about to play waits behind
+few of them.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gevent
+from gevent.event import AsyncResult
+from gevent.lock import Semaphore
 
+from controller.dialogue.tts_worker import TtsWorker
 from core.asr import make_recognizer
-from core.tts import CachedTts, EspeakTts
+from core.tts import CachedTts, EspeakTts, TtsError
 
 log = logging.getLogger(__name__)
+PREWARM_AT_ONCE = max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -23,6 +36,9 @@ class DialogueServices:
     asr_conf: dict = field(default_factory=lambda: {"kind": "scripted"})
     llm_conf: dict = field(default_factory=dict)
     _recognizers: dict = field(default_factory=dict)
+    _rendering: dict = field(default_factory=dict)  # cache path → AsyncResult
+    _prewarm_slots: Semaphore = field(default_factory=lambda: Semaphore(PREWARM_AT_ONCE))
+    _worker: TtsWorker | None = None
 
     @classmethod
     def from_settings(cls, settings=None) -> DialogueServices:
@@ -61,13 +77,20 @@ class DialogueServices:
             path = self.prompts_dir / str(account_id or 0) / name
         return path if path.is_file() else None
 
+    # -- TTS --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the TTS helper process (it also ends by itself when this process dies)."""
+        if self._worker is not None:
+            self._worker.close()
+
     def synthesize(self, text: str) -> Path:
-        """TTS off the hub (espeak-ng is a subprocess): cache hits return at once."""
+        """The prompt's WAV, from the cache or synthesised now; raises TtsError."""
         path = self.tts.path_for(text)
         if path.exists():
             self.tts.hits += 1
             return path
-        return gevent.get_hub().threadpool.apply(self.tts.synthesize, (text,))
+        return self._render(text, path)
 
     def prewarm(self, flow, variables: dict, group) -> None:
         """Render this call's prompts in the background so replies need no synthesis."""
@@ -81,6 +104,37 @@ class DialogueServices:
     def _render_all(self, texts: list[str]) -> None:
         for text in texts:
             try:
-                self.synthesize(text)
+                with self._prewarm_slots:
+                    self.synthesize(text)
             except Exception as exc:  # noqa: BLE001 - a prewarm miss only costs latency later
                 log.debug("prewarm of %r failed: %s", text, exc)
+
+    def _render(self, text: str, path: Path) -> Path:
+        """Synthesise `text` into `path` once: a second caller waits for the first."""
+        while (pending := self._rendering.get(path)) is not None:
+            try:
+                return pending.get()
+            except _Abandoned:
+                continue  # its call ended (the group killed it) mid-way: take it over
+        pending = self._rendering[path] = AsyncResult()
+        try:
+            self.tts.misses += 1
+            if isinstance(self.tts.engine, EspeakTts):
+                self._worker = self._worker or TtsWorker(self.tts)
+                self._worker.synthesize(text)
+            else:
+                gevent.get_hub().threadpool.apply(
+                    self.tts.engine.render, (text, self.tts.voice, path, self.tts.rate))
+        except BaseException as exc:
+            # A killed greenlet's GreenletExit must not end the greenlets waiting for it.
+            pending.set_exception(exc if isinstance(exc, Exception) else _Abandoned())
+            raise
+        else:
+            pending.set(path)
+            return path
+        finally:
+            del self._rendering[path]
+
+
+class _Abandoned(TtsError):
+    """The greenlet synthesising a text was killed before it finished."""

@@ -11,6 +11,11 @@
 No database inside: the caller stores `TransferResult.record` in Call.transfer, runs the
 fallback and pauses the task. Everything that happens is also passed to `on_event`
 (dicts, see README.md), which the caller publishes (screen pop, live views).
+
+A runner stopped while an agent rings (the controller stops, or the call's dialogue ends
+under it: GreenletExit, CallGone …) first hangs up the agent's leg and gives the agent back
+(released, not counted as a miss), then lets the exception go on: nobody would follow that
+leg or move that agent out of "ringing" otherwise.
 """
 
 from __future__ import annotations
@@ -213,6 +218,8 @@ def run_transfer(link, call_uuid: str, group: TransferGroupSpec, presence: Prese
                               fallback_to=fb, paused=pause)
         record["started_at"] = started.isoformat()
         record["ended_at"] = _now(clock).isoformat()
+        if agent_uuid:  # a restarted controller follows the bridge by it (hook.bridged)
+            record["agent_uuid"] = agent_uuid
         result = TransferResult(state, target, reason, tries, list(plan.skipped),
                                 agent_uuid, fb, pause, record)
         emit({**base, "event": "succeeded" if result.ok else "failed", "record": record})
@@ -257,7 +264,30 @@ def _try(link, events, call_uuid, target: Target, group: TransferGroupSpec,
             result = TryResult.NOT_REGISTERED if claim == "not_registered" else TryResult.BUSY
             tries.append({**entry, "result": str(result), "detail": claim})
             return None
-    agent_uuid = str(uuidlib.uuid4())
+    leg = _Leg(str(uuidlib.uuid4()))
+    try:
+        return _offer(link, events, call_uuid, target, leg, group, presence, clock, emit,
+                      base, tries, entry, caller_id, extra_vars)
+    except _CustomerGone:
+        raise
+    except BaseException:
+        if not leg.bridged:
+            _abandon(link, presence, target, call_uuid, leg.uuid)
+        raise
+
+
+@dataclass
+class _Leg:
+    """The agent's leg of one try; `bridged` once the customer is joined to it (from then
+    on a stopped runner leaves the call to whoever follows it: Transfers.bridged)."""
+
+    uuid: str
+    bridged: bool = False
+
+
+def _offer(link, events, call_uuid, target: Target, leg: _Leg, group, presence, clock, emit,
+           base, tries, entry, caller_id, extra_vars) -> str | None:
+    agent_uuid = leg.uuid
     emit({**base, "event": "offer", "target": target.describe(), "agent_uuid": agent_uuid,
           "ring_timeout_s": group.ring_timeout_s})
     t0 = _now(clock)
@@ -277,6 +307,7 @@ def _try(link, events, call_uuid, target: Target, group: TransferGroupSpec,
         except EslError as exc:
             reply = f"-ERR {exc}"
         if reply.startswith("+OK"):
+            leg.bridged = True
             if target.user_id is not None:
                 try:
                     presence.answered(target.user_id, call_uuid)
@@ -300,6 +331,16 @@ def _try(link, events, call_uuid, target: Target, group: TransferGroupSpec,
     emit({**base, "event": "try", "target": target.describe(), "result": str(result),
           "cause": cause, "agent_state": new_state})
     return None
+
+
+def _abandon(link, presence: Presence, target: Target, call_uuid: str, agent_uuid: str) -> None:
+    """The runner was stopped during this try, before the bridge: give the agent back and
+    end their leg (ringing, or answered and not joined yet). Presence first: Redis answers
+    at once, while a stopping process may not wait the switch's reply out."""
+    log.info("%s: transfer stopped while %s rang: freeing the agent, hanging up their leg",
+             call_uuid, target.dial)
+    _release(presence, target, call_uuid, Release.CANCELLED)
+    _kill(link, agent_uuid, "ORIGINATOR_CANCEL")
 
 
 def _release(presence: Presence, target: Target, call_uuid: str, why: Release) -> str:

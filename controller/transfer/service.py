@@ -32,8 +32,11 @@ from core.transfer import FailReason, TransferState, Trigger
 log = logging.getLogger(__name__)
 
 
-def build_screen_pop(session: Session, call: Call, task: Task | None, mask: str) -> dict:
-    """The screen pop of `call`: masked number, imported variables, CRM lead, transcript."""
+def build_screen_pop(session: Session, call: Call, task: Task | None, mask: str,
+                     so_far: dict | None = None) -> dict:
+    """The screen pop of `call`: masked number, imported variables, CRM lead, transcript,
+    grade and tags. `so_far` is a dialogue still running ({"transcript", "grade", "tags"}:
+    its turns are saved only when it ends); without it they are read from the call's rows."""
     variables = dict(call.variables or {})
     if call.task_number_id:
         number = session.get(TaskNumber, call.task_number_id)
@@ -45,26 +48,32 @@ def build_screen_pop(session: Session, call: Call, task: Task | None, mask: str)
     if lead is not None:
         crm = {k: v for k, v in (("name", lead.name), ("grade", lead.grade),
                                  ("source", lead.source)) if v}
-    turns = session.scalars(select(DialogueTurn).where(DialogueTurn.call_id == call.id)
-                            .order_by(DialogueTurn.seq)).all()
+    if so_far is not None:
+        transcript, grade = so_far.get("transcript") or [], so_far.get("grade") or call.grade
+        tags = list(dict.fromkeys([*(call.tags or []), *(so_far.get("tags") or [])]))
+    else:
+        turns = session.scalars(select(DialogueTurn).where(DialogueTurn.call_id == call.id)
+                                .order_by(DialogueTurn.seq)).all()
+        transcript = [{"speaker": t.speaker, "text": t.text} for t in turns]
+        grade, tags = call.grade, call.tags or []
     return rules.screen_pop(
         call_uuid=call.uuid, call_id=call.id, phone=call.phone, mask=mask,
-        variables=variables, crm=crm,
-        transcript=[{"speaker": t.speaker, "text": t.text} for t in turns],
-        grade=call.grade, tags=call.tags or [], task_name=task.name if task else "")
+        variables=variables, crm=crm, transcript=transcript, grade=grade, tags=tags,
+        task_name=task.name if task else "")
 
 
 def transfer_call(session_factory: Callable[[], Session], link, events: EslEvents | None,
                   presence: Presence, conn: redis.Redis, call_uuid: str, *,
                   trigger: Trigger = Trigger.SCRIPT, mask: str = "middle",
                   group_id: int | None = None, caller_id: str | None = None,
-                  extra_vars: dict | None = None,
+                  extra_vars: dict | None = None, so_far: dict | None = None,
                   on_event: Callable[[dict], None] | None = None) -> TransferResult:
     """Transfer the call `call_uuid` (a Call row) to its task's group (or `group_id`).
 
     Returns the runner's result after storing it in Call.transfer (and Call.agent_id);
     pauses the task (and tells controllers) when 转人工全忙暂停 applies. A call with no
-    group fails at once with reason no_members.
+    group fails at once with reason no_members. `so_far`: the running dialogue for the
+    screen pop (build_screen_pop).
     """
     with session_factory() as session:
         call = session.scalar(select(Call).where(Call.uuid == call_uuid))
@@ -73,7 +82,7 @@ def transfer_call(session_factory: Callable[[], Session], link, events: EslEvent
         task = session.get(Task, call.task_id) if call.task_id else None
         gid = group_id or (task.transfer_group_id if task else None)
         group = load_group_spec(session, gid) if gid else None
-        pop = build_screen_pop(session, call, task, mask)
+        pop = build_screen_pop(session, call, task, mask, so_far)
         flags = {"predictive_busy_to_ai": bool(task and task.predictive_busy_to_ai),
                  "pause_when_agents_busy": bool(task and task.pause_when_agents_busy)}
     if group is None:

@@ -45,6 +45,8 @@ class Hangup:
 @dataclass(frozen=True)
 class Transfer:
     target: object
+    # What asked for it (core.transfer.Trigger): a script node, or the runtime's grade rule.
+    trigger: str = "script"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from gevent.pywsgi import WSGIServer
 from sqlalchemy import select
 
 from controller.esl import NodeLink
+from controller.handoff import opening_prompt
 from core.cdr import apply_cdr
 from core.db import session_factory
 from core.enums import TaskState
@@ -21,7 +22,7 @@ from core.models import Account, Call, Line, Task, TaskNumber
 from core.settings import FsNode
 from simswitch import SimSwitch
 from simswitch.clock import FastClock
-from tests.conftest import make_settings
+from tests.conftest import free_port, make_settings
 
 SPEED = 20.0
 
@@ -120,16 +121,19 @@ class World:
     observers: list = field(default_factory=list)
     controllers: list = field(default_factory=list)
     cdr: CdrSink | None = None
+    prompts_dir: Path | None = None  # shared by tests: the TTS cache survives between them
 
     @property
     def sessions(self):
         return session_factory(self.db_url)
 
     def simswitch(self, numbers: dict[str, str], cdr: bool = False, port: int = 0,
-                  speed: float = SPEED) -> SimSwitch:
+                  speed: float = SPEED, outcomes: dict | None = None,
+                  agents: dict | None = None) -> SimSwitch:
+        """`outcomes` add to (or replace) OUTCOMES; `agents`: user/<ext> endpoints."""
         doc = {"seed": 1, "gateways": {"gw1": {"proxy": "127.0.0.1", "state": "REGED"}},
-               "numbers": numbers, "outcomes": OUTCOMES,
-               "distribution": [{"outcome": "busy", "weight": 1}]}
+               "numbers": numbers, "outcomes": {**OUTCOMES, **(outcomes or {})},
+               "agents": agents or {}, "distribution": [{"outcome": "busy", "weight": 1}]}
         path = self.tmp / f"scenario{len(self.sims)}.json"
         path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
         if cdr and self.cdr is None:
@@ -148,14 +152,21 @@ class World:
 
     def settings(self, port: int, **extra):
         env = {"FS_NODES": f"sim=127.0.0.1:{port}:ClueCon", "CONTROLLER_ID": "ctl-test",
-               "RECORDINGS_DIR": str(self.tmp / "rec"), **extra}
+               "RECORDINGS_DIR": str(self.tmp / "rec"),
+               "MEDIA_LISTEN": f"127.0.0.1:{free_port()}", **extra}
+        if self.prompts_dir is not None:
+            env.setdefault("PROMPTS_DIR", str(self.prompts_dir))
         return make_settings(self.tmp, self.db_url, self.redis_url, **env)
 
     def controller(self, port: int, **options):
+        """An in-process controller; `handler=None` gives it the product's (the AI
+        dialogue), the default is opening_prompt (dialling tests need no dialogue);
+        `env={…}` adds settings."""
         from controller.service import build
 
-        settings, _ = self.settings(port)
-        options = {"tick": 0.02, "reload_s": 0.5, "cps": 200, "lease_s": 5, **options}
+        settings, _ = self.settings(port, **options.pop("env", {}))
+        options = {"tick": 0.02, "reload_s": 0.5, "cps": 200, "lease_s": 5,
+                   "handler": opening_prompt, **options}
         ctl = build(settings, **options).start()
         self.controllers.append(ctl)
         return ctl
@@ -214,10 +225,24 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path, db_url, redis_url):
-    w = World(tmp_path, db_url, redis_url)
+def world(tmp_path, tmp_path_factory, db_url, redis_url):
+    w = World(tmp_path, db_url, redis_url, prompts_dir=tmp_path_factory.getbasetemp() / "prompts")
     yield w
     w.close()
+
+
+@pytest.fixture
+def pg_world(tmp_path, tmp_path_factory, sqlite_template, pg_template, redis_url):
+    """`world` on a PostgreSQL database of its own (skipped without TEST_POSTGRES_URL)."""
+    from tests.conftest import _fresh_db
+
+    database = _fresh_db("postgresql", tmp_path, sqlite_template, pg_template)
+    w = World(tmp_path, next(database), redis_url,
+              prompts_dir=tmp_path_factory.getbasetemp() / "prompts")
+    yield w
+    w.close()
+    session_factory(w.db_url).kw["bind"].dispose()
+    next(database, None)  # drops it
 
 
 def phones(n: int, start: int = 0) -> list[str]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from controller.call_machine import (
     RING_GRACE_S,
     SETTLE_S,
+    WRAP_UP_S,
     CallPlan,
     CallRecord,
     hangup_side,
@@ -19,9 +20,11 @@ from controller.events import (
     Adopt,
     Announcement,
     Answered,
+    CallOver,
     CancelTimer,
     DialogueStarted,
     Finish,
+    HandlerDone,
     HandOff,
     Hangup,
     HungUp,
@@ -33,6 +36,8 @@ from controller.events import (
     Start,
     StartRecording,
     Timer,
+    TransferEnded,
+    TransferStarted,
     Vanished,
 )
 from core.call_status import CallState
@@ -62,18 +67,54 @@ def hung(**kw):
 def test_answered_call_records_and_hands_over():
     call, states, cmds = run(Start(U), Progress("fs1", U, 0, media=False),
                              Progress("fs1", U, 0, media=True), JobDone("fs1", U, True, U),
-                             Answered("fs1", U, 0), DialogueStarted(U),
+                             Answered("fs1", U, 0), DialogueStarted(U), HandlerDone(U),
                              hung(cause="NORMAL_CLEARING", sip_code=200, answered=True,
                                   disposition="recv_bye", billsec=12))
     assert states == [CallState.ORIGINATING, CallState.RINGING, CallState.EARLY_MEDIA,
                       CallState.EARLY_MEDIA, CallState.ANSWERED, CallState.IN_DIALOGUE,
-                      CallState.ENDED]
+                      CallState.IN_DIALOGUE, CallState.ENDED]
     assert cmds[:2] == [Originate(), SetTimer("ring", 30 + RING_GRACE_S)]
     assert cmds[2:6] == [CancelTimer("ring"), SetTimer("max_call", 300),
                          StartRecording(PLAN.recording_path), HandOff()]
     assert cmds[-1] == Finish()
     assert call.status == CallStatus.ANSWERED
-    assert call.ringing_at == 1001.0 and call.answered_at == 1004.0 and call.ended_at == 1006.0
+    assert call.ringing_at == 1001.0 and call.answered_at == 1004.0 and call.ended_at == 1007.0
+
+
+def test_a_hangup_while_the_handler_runs_waits_for_it():
+    answered, _, _ = run(Start(U), Answered("fs1", U, 0), DialogueStarted(U))
+    bye = hung(cause="NORMAL_CLEARING", sip_code=200, answered=True, disposition="recv_bye")
+    call, states, cmds = run(bye, Progress("fs1", U, 0), Timer(U, "max_call"), HandlerDone(U),
+                             call=answered)
+    assert states[:3] == [CallState.IN_DIALOGUE] * 3 and states[3] == CallState.ENDED
+    assert CallOver() in cmds and SetTimer("wrap_up", WRAP_UP_S) in cmds
+    assert not any(isinstance(c, Hangup) for c in cmds)  # the channel is gone already
+    assert cmds.count(Finish()) == 1 and cmds[-1] == Finish()
+    assert call.ended_at == 1000.0 and call.outcome == bye  # the hang-up's, not the handler's
+    assert call.status == CallStatus.ANSWERED and not call.handler
+
+
+def test_a_handler_that_never_returns_is_given_up_after_the_wrap_up():
+    answered, _, _ = run(Start(U), Answered("fs1", U, 0))
+    call, _, cmds = run(Vanished(U), Timer(U, "wrap_up"), HandlerDone(U), call=answered)
+    assert call.state == CallState.ENDED and cmds.count(Finish()) == 1
+    assert call.status == CallStatus.ANSWERED  # answered, outcome unknown (CDR fills it in)
+
+
+def test_a_handler_done_first_lets_the_hangup_finish_at_once():
+    call, _, cmds = run(Start(U), Answered("fs1", U, 0), HandlerDone(U),
+                        hung(cause="NORMAL_CLEARING", answered=True))
+    assert call.state == CallState.ENDED and CallOver() not in cmds and cmds[-1] == Finish()
+
+
+def test_transfer_states_and_no_max_call_once_bridged():
+    answered, _, _ = run(Start(U), Answered("fs1", U, 0), DialogueStarted(U))
+    call, states, cmds = run(TransferStarted(U), TransferEnded(U, False), TransferStarted(U),
+                             TransferEnded(U, True), call=answered)
+    assert states == [CallState.TRANSFERRING, CallState.IN_DIALOGUE, CallState.TRANSFERRING,
+                      CallState.BRIDGED]
+    assert cmds == [CancelTimer("max_call")]
+    assert run(TransferEnded(U, True), call=answered)[0].state == CallState.IN_DIALOGUE
 
 
 def test_busy_without_answer():
@@ -162,6 +203,7 @@ EVENTS = st.sampled_from([
     JobDone("fs1", U, False, "USER_BUSY"), Announcement("fs1", U, 0, category="关机"),
     Timer(U, "ring"), Timer(U, "max_call"), Timer(U, "settle"), Vanished(U),
     hung(cause="USER_BUSY", sip_code=486), hung(cause="NORMAL_CLEARING", answered=True),
+    HandlerDone(U), TransferStarted(U), TransferEnded(U, True), Timer(U, "wrap_up"),
 ])
 
 

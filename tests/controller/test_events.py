@@ -9,6 +9,7 @@ from controller.events import (
     Answered,
     CaptureReader,
     ExecuteComplete,
+    ForHandler,
     HungUp,
     JobDone,
     Progress,
@@ -81,3 +82,109 @@ def test_failed_job_body_gives_the_cause():
     event = from_esl("fs1", {"Event-Name": "BACKGROUND_JOB", "Job-UUID": "j"},
                      "-ERR USER_BUSY\n")
     assert event == JobDone("fs1", "j", False, "USER_BUSY")
+
+
+def test_subscription_puts_every_subclass_after_custom():
+    from controller.events import SUBSCRIBE, subscription
+
+    assert subscription(("A", "CUSTOM", "x::y"), ("B", "CUSTOM", "z"), ("a",)) == (
+        "A", "B", "CUSTOM", "x::y", "z")
+    custom = SUBSCRIBE.index("CUSTOM")
+    # FreeSWITCH reads every token after CUSTOM as a subclass (PROTOCOL.md §3.1).
+    for name in ("PLAYBACK_START", "PLAYBACK_STOP", "DTMF", "CHANNEL_HANGUP",
+                 "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB"):
+        assert SUBSCRIBE.index(name) < custom
+    for sub in ("simswitch::callee_speech", "mod_audio_fork::connect_failed", "tonedetect"):
+        assert SUBSCRIBE.index(sub) > custom
+
+
+def test_dialogue_events_reach_the_handler_typed():
+    from controller.dialogue import events as dialogue
+
+    def ev(**h):
+        return from_esl("fs1", {"Unique-ID": "u-1", "Event-Date-Timestamp": "1700000000000000",
+                                **h})
+
+    assert ev(**{"Event-Name": "DTMF", "DTMF-Digit": "5"}) == ForHandler(
+        "fs1", "u-1", 1700000000.0, dialogue.Dtmf("5"))
+    assert ev(**{"Event-Name": "PLAYBACK_STOP", "Playback-File-Path": "/p.wav",
+                 "Playback-Status": "break"}).event == dialogue.PlaybackStopped("/p.wav", "break")
+    assert ev(**{"Event-Name": "CHANNEL_HANGUP", "Hangup-Cause": "NORMAL_CLEARING",
+                 "variable_sip_hangup_disposition": "recv_bye"}).event == dialogue.HungUp(
+        "NORMAL_CLEARING", "callee")
+    assert ev(**{"Event-Name": "CUSTOM", "Event-Subclass": "simswitch::callee_speech",
+                 "Speech-Text": "可以"}).event == dialogue.CalleeSpeech("可以")
+    assert isinstance(ev(**{"Event-Name": "CHANNEL_HANGUP_COMPLETE"}), HungUp)  # the dialer's
+
+
+def test_real_switch_events_the_dialogue_needs_carry_our_variable_but_dtmf():
+    """On FreeSWITCH, PLAYBACK_*, CHANNEL_HANGUP and mod_audio_fork's CUSTOM events carry the
+    channel's variables (so `variable_cc_controller` lets them through); DTMF carries none,
+    hence its own Event-Name filter (PROTOCOL.md §5.3; the real 1.10.12 captures)."""
+    from controller.service import node_filters
+
+    seen = {}
+    for name in ("02_plain_loopback_lifecycle.txt", "16_plain_audio_fork.txt"):
+        for h, _ in CaptureReader().feed((REAL / name).read_bytes()):
+            kind = h.get("Event-Subclass") or h.get("Event-Name")
+            has_vars = any(k.startswith("variable_") for k in h)
+            seen.setdefault(kind, set()).add(has_vars)
+    for kind in ("PLAYBACK_START", "PLAYBACK_STOP", "CHANNEL_HANGUP",
+                 "mod_audio_fork::connect", "mod_audio_fork::connect_failed"):
+        assert seen[kind] == {True}, kind
+    assert seen["DTMF"] == {False}
+    assert ("Event-Name", "DTMF") in node_filters("ctl-a")
+
+
+def test_the_subscription_and_filters_let_a_calls_dialogue_events_through(tmp_path):
+    """Against simswitch's Event Socket (FreeSWITCH's subscription and filter rules): our
+    channel's playback, DTMF, fork failure and hang-up arrive; another controller's don't."""
+    import json
+
+    import gevent
+
+    from controller.dialogue import events as dialogue
+    from controller.esl import NodeLink
+    from controller.service import node_filters
+    from core.settings import FsNode
+    from simswitch import SimSwitch
+    from simswitch.clock import FastClock
+
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({
+        "seed": 1, "gateways": {"gw1": {"proxy": "127.0.0.1", "state": "REGED"}},
+        "outcomes": {"talk": {"result": "answer", "after": 0.1, "hangup_after": 60}},
+        "distribution": [{"outcome": "talk", "weight": 1}]}))
+    got: list = []
+    with SimSwitch(esl_port=0, scenario=scenario, recordings_dir=tmp_path,
+                   clock=FastClock(10), heartbeat=False) as sw:
+        from controller.events import SUBSCRIBE
+        link = NodeLink(FsNode("sim", "127.0.0.1", sw.port, "ClueCon"), events=SUBSCRIBE,
+                        filters=node_filters("ctl-a"),
+                        on_event=lambda n, h, b: got.append(from_esl(n, h, b)))
+        runner = gevent.spawn(link.run)
+        try:
+            assert link.up.wait(5)
+            ours, theirs = "11111111-0000-4000-8000-000000000001", \
+                "11111111-0000-4000-8000-000000000002"
+            for uuid, owner in ((ours, "ctl-a"), (theirs, "ctl-b")):
+                assert link.api(f"originate {{origination_uuid={uuid},cc_controller={owner}}}"
+                                "sofia/gateway/gw1/13800000001 &park()").startswith("+OK")
+            for uuid in (ours, theirs):
+                link.api(f"uuid_broadcast {uuid} tone_stream://%(200,0,440);loops=1 aleg")
+                link.api(f"uuid_recv_dtmf {uuid} 7")
+                link.api(f"uuid_audio_fork {uuid} start ws://127.0.0.1:9/fork mono 8k {{}}")
+            gevent.sleep(1.0)
+            for uuid in (ours, theirs):
+                link.api(f"uuid_kill {uuid}")
+            gevent.sleep(0.5)
+        finally:
+            link.stop()
+            runner.kill()
+    mine = {type(e.event) for e in got if isinstance(e, ForHandler) and e.uuid == ours}
+    assert {dialogue.PlaybackStarted, dialogue.PlaybackStopped, dialogue.Dtmf,
+            dialogue.ForkFailed, dialogue.HungUp} <= mine
+    others = [e for e in got if isinstance(e, ForHandler) and e.uuid == theirs]
+    # Only DTMF (no variables to filter on) comes for a channel that is not ours; the
+    # router drops it (no driver has that uuid).
+    assert {type(e.event) for e in others} <= {dialogue.Dtmf}

@@ -74,8 +74,10 @@ def test_esl_drop_reconnects_and_resyncs(world):
     assert obs.peak <= 20
 
 
-def _controller_process(world, port):
-    _, env = world.settings(port, FS_SESSIONS_PER_SECOND="200", LOG_LEVEL="INFO")
+def _controller_process(world, port, **settings):
+    """`manage run controller` as its own (monkey-patched) process; `settings` add to its
+    environment."""
+    _, env = world.settings(port, FS_SESSIONS_PER_SECOND="200", LOG_LEVEL="INFO", **settings)
     env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     log = open(world.tmp / f"controller{len(world.controllers)}.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "scripts.manage", "run", "controller"],

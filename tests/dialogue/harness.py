@@ -74,7 +74,8 @@ class Rig:
             self.queues[uid].put(ev)
 
     def call(self, script: dict, number: str = "13800000001", variables: dict | None = None,
-             settings: dict | None = None, timeout: float = 60):
+             settings: dict | None = None, timeout: float = 60,
+             transfer_group_id: int | None = None):
         uid = str(uuidlib.uuid4())
         self.answered[uid] = Event()
         self.queues[uid] = Queue()
@@ -83,7 +84,7 @@ class Rig:
         assert self.answered[uid].wait(15), "the call was not answered"
         control = EslCallControl(self.link, uid)
         call = AnsweredCall(uid, script, settings or {}, variables or {}, call_id=1,
-                            account_id=1)
+                            account_id=1, transfer_group_id=transfer_group_id)
         with gevent.Timeout(timeout):
             result = run_dialogue(call, control, self.queues[uid], self.hub, self.services)
         self.control = control

@@ -133,3 +133,17 @@ def test_call_screening_assistant_is_graded_f(tmp_path, voice):
     assert result.grade == "F"
     assert result.grade_reasons == ["call-screening assistant answered"]
     assert "assistant" in result.intents
+
+
+def test_the_grade_rule_needs_a_transfer_group(tmp_path, voice):
+    # transfer_on_grades without a group for the task: the grade is reached, the script goes
+    # on as written (its goodbye), nothing is transferred.
+    steps = [{"say": {"file": voice("是我，你说吧"), "text": "是我，你说吧"}, "after_prompt": 1,
+              "delay": 0.3},
+             {"say": {"file": voice("可以，我有兴趣"), "text": "可以，我有兴趣"},
+              "after_prompt": 2, "delay": 0.3}]
+    with Rig(tmp_path, callee(steps)) as rig:
+        result = rig.call(script(), settings={"transfer_on_grades": ["A"]})
+    assert result.grade == "A" and result.transfer is None
+    assert result.end_reason == "script"
+    assert robot_texts(result)[-1] == "好的，稍后会有专员联系您，感谢您的接听，再见。"

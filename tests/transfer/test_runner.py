@@ -179,3 +179,26 @@ def test_screen_pop_is_published_to_the_offered_agent(harness):
                     ("cc:agent:4", "ringing"), ("cc:agent:4", "answered")]
     ringing = next(d for ch, d in got if d["type"] == "screen_pop" and d["state"] == "ringing")
     assert ringing["pop"] == pop and ringing["call_uuid"] == call
+
+
+@pytest.mark.parametrize("stop", [gevent.GreenletExit, RuntimeError])
+def test_a_runner_stopped_while_an_agent_rings_hangs_up_the_leg_and_frees_the_agent(
+        harness, stop):
+    # A controller that stops (GreenletExit), or a dialogue that ends under its transfer
+    # (CallGone): nobody would follow the agent's leg or move the agent out of "ringing".
+    h = harness
+    h.agents_online(2)
+    call = h.customer()
+    ringing = gevent.spawn(run, h, call, group(S.ORDER, [2], ring=60))
+    with gevent.Timeout(10):
+        while h.presence.get(2).state != AgentState.RINGING or len(h.switch.switch.sessions) < 2:
+            gevent.sleep(0.05)
+    (agent_leg,) = [u for u in h.switch.switch.sessions if u != call]
+    ringing.kill(stop)
+    assert ringing.dead
+    with gevent.Timeout(10):
+        while h.switch.switch.get(agent_leg) is not None:
+            gevent.sleep(0.05)
+    agent = h.presence.get(2)
+    assert agent.state == AgentState.AVAILABLE and agent.missed == 0 and agent.call == ""
+    assert h.switch.switch.get(call) is not None  # the customer is left to the next owner

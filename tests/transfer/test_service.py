@@ -154,13 +154,22 @@ class Ctx:
     def __init__(self, link, uuid, task_id):
         from types import SimpleNamespace
 
-        self.link, self.resumed = link, False
+        from gevent.event import Event
+
+        self.link, self.resumed, self.stopping, self.ended = link, False, False, Event()
         self.plan = SimpleNamespace(uuid=uuid, task_id=task_id, caller_id="4000")
         self.hung_up = False
+        self.reports = []  # what the call's state machine is told
 
     def hangup(self, cause="NORMAL_CLEARING"):
         self.hung_up = True
         self.link.api(f"uuid_kill {self.plan.uuid} {cause}")
+
+    def transferring(self):
+        self.reports.append("transferring")
+
+    def transfer_ended(self, ok):
+        self.reports.append("bridged" if ok else "transfer failed")
 
 
 def transfers(h, Session):
@@ -195,7 +204,8 @@ def test_predictive_handler_connects_an_agent_and_follows_the_bridge(harness, Se
     add_call(Session, acct, task_id, call_uuid)
     ai_ran = []
     handler = transfers(h, Session).predictive(lambda ctx: ai_ran.append(1))
-    g = gevent.spawn(handler, Ctx(h.link, call_uuid, task_id))
+    ctx = Ctx(h.link, call_uuid, task_id)
+    g = gevent.spawn(handler, ctx)
     deadline = gevent.get_hub().loop.now() + 20
     while h.presence.get(u1004).state != AgentState.IN_CALL:
         assert gevent.get_hub().loop.now() < deadline
@@ -203,6 +213,7 @@ def test_predictive_handler_connects_an_agent_and_follows_the_bridge(harness, Se
     h.link.api(f"uuid_kill {call_uuid}")  # the customer hangs up
     g.get(timeout=20)
     assert ai_ran == [] and h.presence.get(u1004).state == AgentState.WRAP_UP
+    assert ctx.reports == ["transferring", "bridged"]
 
 
 def test_control_transfer_raises_with_the_fallback(harness, Session):
