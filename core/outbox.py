@@ -46,6 +46,7 @@ JOBS = {
     post_call.ActionType.REDIAL: "workers.after_call.redial",
 }
 QUOTA_JOB = "workers.after_call.check_quotas"
+SCRIPT = "script"  # the source in the keys of the SMS a call's script asked for
 
 
 def job_id(row_id: int) -> str:
@@ -110,18 +111,28 @@ def enqueue_after_call(session: Session, call: Call) -> list[str]:
     in the caller's transaction (no commit). Safe to call more than once for the same call.
 
     Also writes the task's lead allocation (Task.lead_allocation {"rule_id": n}) when no
-    rule allocates, and a quota check when the account has quotas. Marks the call's sms /
-    push results "queued" so the console shows them at once. Returns the keys written now.
+    rule allocates, the hang-up SMS the call's script asked for (Call.sms
+    "script_templates", controller/dialogue/persist.py: one per template, beside the rules'
+    one, which is left out when it is the same template), and a quota check when the
+    account has quotas. Marks the call's sms / push results "queued" so the console shows
+    them at once. Returns the keys written now.
     """
     if call.id is None:
         session.flush()
+    done, scripted = _actions_written(session, call.id)
+    asked = _script_templates(call)
     plan = []
-    for rule, action in post_call.plan(rules_for(session, call), post_call.facts(call)):
+    for rule, action in post_call.plan(rules_for(session, call), post_call.facts(call), done):
+        if action["type"] == post_call.ActionType.SMS \
+                and action.get("template_id") in scripted | set(asked):
+            continue  # the script sends this very message
         plan.append((f"rule:{rule.id}", action))
     task = session.get(Task, call.task_id) if call.task_id else None
     rule_id = (task.lead_allocation or {}).get("rule_id") if task else None
-    if rule_id and call.grade and not any(a["type"] == "allocate" for _, a in plan):
+    if rule_id and call.grade and post_call.ActionType.ALLOCATE not in done \
+            and not any(a["type"] == "allocate" for _, a in plan):
         plan.append(("task", {"type": "allocate", "rule_id": int(rule_id)}))
+    plan += [(SCRIPT, {"type": "sms", "template_id": t}) for t in asked]
 
     written = []
     for source, action in plan:
@@ -146,6 +157,37 @@ def enqueue_after_call(session: Session, call: Call) -> list[str]:
     if written:
         log.info("call %s: %d after-call job(s) in the outbox", call.id, len(written))
     return written
+
+
+def _actions_written(session: Session, call_id: int) -> tuple[set, set]:
+    """The `post_call.once_token`s of the rules' actions already in the outbox for a call,
+    and the templates of its script's SMS there. A call finalised again (the CDR after the
+    controller, a status settled later) may now match a different rule; its second SMS or
+    allocation must not be written under another key. The script's SMS are its own: they do
+    not take the place of the rules' one hang-up SMS."""
+    kinds = {job: kind for kind, job in JOBS.items()}
+    tokens, scripted = set(), set()
+    for job, args, key in session.execute(select(Outbox.job, Outbox.args, Outbox.key).where(
+            Outbox.call_id == call_id, Outbox.job.in_(list(kinds)))):
+        kind = kinds[job]
+        target = args[1] if isinstance(args, list) and len(args) > 1 else None
+        if key.startswith(f"call:{call_id}:{SCRIPT}:"):
+            scripted.add(target)
+        else:
+            tokens.add(post_call.once_token({"type": kind, "group_id": target}))
+    return tokens, scripted
+
+
+def _script_templates(call: Call) -> list[int]:
+    """The SMS templates the call's script asked for (ids; anything else is logged)."""
+    asked = []
+    for value in (call.sms or {}).get("script_templates") or ():
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            asked.append(int(value))
+        else:
+            log.warning("call %s: the script's SMS template %r is no template id", call.id,
+                        value)
+    return list(dict.fromkeys(asked))
 
 
 def finish(session: Session, key: str, state: OutboxState, error: str | None = None) -> None:

@@ -68,17 +68,45 @@ def matches(conditions: dict | None, call_facts: dict) -> bool:
     return _group(conditions or {}, call_facts, 0)
 
 
-def _group(group: dict, data: dict, depth: int) -> bool:
+def _items(group, depth: int) -> tuple[str, list]:
+    """A group's (match, items), checked: JSON saved around the console (the API, an old
+    row) must fail as RuleError, never as AttributeError inside a finaliser."""
     if depth > MAX_DEPTH:
         raise RuleError("conditions nest too deeply")
+    if not isinstance(group, dict):
+        raise RuleError(f"a condition group must be an object, not {group!r}")
     items = group.get("items") or []
     match = group.get("match", "all")
     if match not in ("all", "any"):
         raise RuleError(f"match must be all or any, not {match!r}")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise RuleError("items must be a list of conditions")
+    return match, items
+
+
+def _group(group: dict, data: dict, depth: int) -> bool:
+    match, items = _items(group, depth)
     if not items:
         return True
     results = (_group(i, data, depth + 1) if "items" in i else _leaf(i, data) for i in items)
     return all(results) if match == "all" else any(results)
+
+
+def check(conditions: dict | None) -> None:
+    """Raise RuleError when any condition is malformed. Unlike `matches`, which stops at the
+    first item that settles an AND/OR, this looks at every item, so a bad condition behind
+    one that happens to decide a sample call is still caught when the rule is saved."""
+    _check(conditions or {}, 0)
+
+
+def _check(group, depth: int) -> None:
+    _, items = _items(group, depth)
+    sample = {f: ([] if f in LIST_FIELDS else 0) for f in FIELDS}
+    for i in items:
+        if "items" in i:
+            _check(i, depth + 1)
+        else:
+            _leaf(i, sample)
 
 
 def _leaf(cond: dict, data: dict) -> bool:
@@ -112,7 +140,7 @@ def validate(conditions: dict, actions: list) -> list[str]:
     """Problems with a rule, as messages (empty when it is fine)."""
     problems = []
     try:
-        matches(conditions, {f: ([] if f in LIST_FIELDS else 0) for f in FIELDS})
+        check(conditions)
     except RuleError as exc:
         problems.append(str(exc))
     if not isinstance(actions, list) or not actions:
@@ -127,15 +155,23 @@ def validate(conditions: dict, actions: list) -> list[str]:
     return problems
 
 
-def plan(rules, call_facts: dict) -> list[tuple[object, dict]]:
+def once_token(action: dict):
+    """What "at most once per call" counts: the kind, and for notices the push group."""
+    kind = action.get("type")
+    return (kind, action.get("group_id")) if kind == ActionType.PUSH else kind
+
+
+def plan(rules, call_facts: dict, done=()) -> list[tuple[object, dict]]:
     """(rule, action) pairs to carry out for a call, from `rules` in order (enabled ones).
 
     A call gets at most one hang-up SMS, one allocation and one redial (the first matching
-    rule's wins) and one notice per push group, however many rules match. A rule whose
-    conditions are malformed (saved around the console's checks) is skipped and logged,
-    never raised: the finaliser's transaction must not fail on it.
+    rule's wins) and one notice per push group, however many rules match. `done` holds the
+    `once_token`s of actions the call already has (an earlier evaluation, when the call is
+    finalised again with a changed status or grade): those are not planned again. A rule
+    whose conditions are malformed (saved around the console's checks) is skipped and
+    logged, never raised: the finaliser's transaction must not fail on it.
     """
-    chosen, seen = [], set()
+    chosen, seen = [], set(done)
     for rule in rules:
         try:
             if not rule.enabled or not matches(rule.conditions, call_facts):
@@ -143,10 +179,14 @@ def plan(rules, call_facts: dict) -> list[tuple[object, dict]]:
         except RuleError as exc:
             log.warning("post-call rule %s skipped: %s", rule.id, exc)
             continue
-        for action in rule.actions or []:
-            kind = action.get("type")
-            once = (kind, action.get("group_id")) if kind == ActionType.PUSH else kind
-            if kind not in set(ActionType) or once in seen:
+        for action in rule.actions if isinstance(rule.actions, list) else []:
+            kind = action.get("type") if isinstance(action, dict) else None
+            if kind not in set(ActionType) or not isinstance(
+                    action.get(ACTION_TARGET[kind]), int):
+                log.warning("post-call rule %s: action %r skipped", rule.id, action)
+                continue
+            once = once_token(action)
+            if once in seen:
                 continue
             seen.add(once)
             chosen.append((rule, action))

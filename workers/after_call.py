@@ -144,6 +144,14 @@ def send_sms(call_id: int, template_id: int, key: str) -> str:
             finish(s, key, OutboxState.FAILED, "SMS template not found")
             return "failed: SMS template not found"
         provider = _sms_provider(s, template)
+        cap = provider.daily_cap_per_number if provider else 0
+        if cap:
+            # Count and claim one at a time per account: two workers sending to the same
+            # number at once would otherwise each count the other's message as not there.
+            # NO KEY UPDATE on PostgreSQL, so rows that merely reference the account wait
+            # for nothing.
+            s.execute(select(Account.id).where(Account.id == call.account_id)
+                      .with_for_update(key_share=True))
         task = s.get(Task, call.task_id) if call.task_id else None
         text, params = render(template.signature, template.body,
                               call_variables(call, task.name if task else ""))
@@ -158,7 +166,6 @@ def send_sms(call_id: int, template_id: int, key: str) -> str:
         if not _claim(s, SmsMessage, msg.id):
             raise DeliveryBusy(f"SMS {msg.id} is being sent by another worker")
         s.refresh(msg)
-        cap = provider.daily_cap_per_number if provider else 0
         zone = s.get(Account, call.account_id).timezone
         if cap and _sent_today(s, msg, zone) >= cap:
             reason = f"daily cap reached ({cap} per number)"
@@ -169,24 +176,31 @@ def send_sms(call_id: int, template_id: int, key: str) -> str:
         request = SmsRequest(phone=call.phone, text=text, signature=template.signature,
                              template_code=template.provider_template_code, params=params,
                              out_id=str(msg.id))
-        sender = build_sms(provider) if provider else build_sms(_OUTBOX)
         msg_id = msg.id
 
+    error, permanent = None, False
     try:
-        provider_id = sender.send(request)
-        error = None
+        provider_id = (build_sms(provider) if provider else build_sms(_OUTBOX)).send(request)
     except SmsError as exc:
         error, permanent = str(exc), not exc.retryable
+    except Exception as exc:  # noqa: BLE001 — a provider's bug must show, not stick "sending"
+        log.exception("SMS %s: provider raised", msg_id)
+        error = f"provider error: {type(exc).__name__}: {exc}"[:500]
 
     with factory() as s, s.begin():
         msg = s.get(SmsMessage, msg_id)
         call = s.get(Call, call_id)
         if error is None:
-            msg.state, msg.error, msg.sent_at = SmsState.SENT, None, clock.now()
+            if msg.state == SmsState.SENDING:  # else a delivery report came first: keep it
+                msg.state, msg.error = SmsState.SENT, None
+            msg.sent_at = clock.now()
             msg.provider_message_id = provider_id or None
             if call is not None:
-                call.sms = _result("success", message_id=msg.id, target=call.phone,
-                                   attempts=msg.attempts)
+                extra = {"delivered": msg.state == SmsState.DELIVERED} \
+                    if msg.state != SmsState.SENT else {}
+                call.sms = _result("success" if msg.state != SmsState.FAILED else "failed",
+                                   msg.error, message_id=msg.id, target=call.phone,
+                                   attempts=msg.attempts, **extra)
             finish(s, key, OutboxState.DONE)
             return f"sent (message {msg.id})"
         last = _last_attempt(permanent)
@@ -282,16 +296,23 @@ def push(call_id: int, group_id: int, key: str) -> str:
                                       f"{m.token}",
                                       wecom_userid=member.wecom_userid if member else "",
                                       mobile=(user.phone or "") if user else "")))
-        sender = build_push(provider)
         names = {m.id: m.user_id for m in messages}
 
     results = {}
-    for message_id, notice in todo:
+    try:
+        sender = build_push(provider)
+    except PushError as exc:
+        sender, results = None, {message_id: exc for message_id, _ in todo}
+    for message_id, notice in todo if sender is not None else ():
         try:
             sender.send(notice)
             results[message_id] = None
         except PushError as exc:
             results[message_id] = exc
+        except Exception as exc:  # noqa: BLE001 — shown as a failure, retried
+            log.exception("push %s: provider raised", message_id)
+            results[message_id] = PushError(
+                f"provider error: {type(exc).__name__}: {exc}"[:500])
 
     with factory() as s, s.begin():
         errors = []
@@ -326,6 +347,11 @@ def push(call_id: int, group_id: int, key: str) -> str:
 
 # --- lead allocation, redial, quotas (database only) ------------------------------------
 
+# Notes on a finished allocation's outbox row (the call detail shows them).
+KEPT = "the lead already has an owner and keeps it"
+NO_LEAD = "no lead for this grade"
+
+
 def allocate_lead(call_id: int, rule_id: int, key: str) -> str:
     """Make or update the call's lead and give it to staff or the pool per rule `rule_id`.
     A lead that already has an owner keeps it."""
@@ -342,11 +368,11 @@ def allocate_lead(call_id: int, rule_id: int, key: str) -> str:
                                            Lead.phone == call.phone))
         if lead is not None and lead.owner_id is not None:
             lead.grade = call.grade or lead.grade
-            finish(s, key, OutboxState.DONE)
+            finish(s, key, OutboxState.DONE, KEPT)
             return f"lead {lead.id} kept by user {lead.owner_id}"
         decision, rule.state = allocation.allocate(rule.grades, call.grade, rule.state)
         if not decision.make_lead:
-            finish(s, key, OutboxState.DONE)
+            finish(s, key, OutboxState.DONE, NO_LEAD)
             return "no lead for this grade"
         if lead is None:
             lead = Lead(account_id=call.account_id, phone=call.phone,
@@ -360,21 +386,68 @@ def allocate_lead(call_id: int, rule_id: int, key: str) -> str:
         return f"lead {lead.id} to {decision.owner_id or 'pool'}"
 
 
+# A post-call redial rule may requeue one number this many times: a rule like "no answer →
+# redial in an hour" would otherwise call a number that never answers for ever.
+MAX_POST_CALL_REDIALS = 3
+REQUEUED = "requeued"  # how a redial's note starts when it did requeue the number
+
+
+def _redials_done(session: Session, number_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Outbox).join(
+        Call, Call.id == Outbox.call_id).where(
+        Call.task_number_id == number_id, Outbox.job == "workers.after_call.redial",
+        Outbox.state == OutboxState.DONE,
+        or_(Outbox.last_error.is_(None), Outbox.last_error.startswith(REQUEUED))))
+
+
 def redial(call_id: int, delay_minutes: int, key: str) -> str:
-    """Put the call's number back into its task's queue after `delay_minutes`."""
+    """Put the call's number back into its task's queue after `delay_minutes` (加入重呼), as
+    the dialer expects it: state pending with next_attempt_at (controller.store.claim).
+
+    Only a settled number (done) is requeued: one the dialer is calling again or has
+    queued already (the task's own redial rule, core.pacing.settle_number) is left alone, so
+    the number is never dialled twice at once; a skipped (blacklisted) one stays skipped. A
+    task that finished meanwhile (its last number was this one) becomes paused, as 重呼 does
+    (core.task_service.redial), so it can be started again. The outcome is the outbox row's
+    note (shown on the call)."""
     with _factory()() as s, s.begin():
         if _done_already(s, key):
             return "already done"
         call = s.get(Call, call_id)
-        number = s.get(TaskNumber, call.task_number_id) if call and call.task_number_id \
-            else None
-        if number is None:
+        number = s.scalar(select(TaskNumber).where(TaskNumber.id == call.task_number_id)
+                          .with_for_update()) if call and call.task_number_id else None
+        if number is None or number.account_id != call.account_id:
             finish(s, key, OutboxState.DONE, "no task number")
             return "no task number"
+        latest = s.scalar(select(func.max(Call.id)).where(
+            Call.task_number_id == number.id))
+        if number.state != NumberState.DONE or latest != call.id:
+            note = f"not requeued: the number is {number.state}" \
+                if number.state != NumberState.DONE else \
+                "not requeued: the number was called again since"
+            finish(s, key, OutboxState.DONE, note)
+            return note
+        if _redials_done(s, number.id) >= MAX_POST_CALL_REDIALS:
+            note = f"not requeued: redial limit reached ({MAX_POST_CALL_REDIALS})"
+            finish(s, key, OutboxState.DONE, note)
+            return note
         number.state = NumberState.PENDING
         number.next_attempt_at = clock.now() + timedelta(minutes=int(delay_minutes or 0))
-        finish(s, key, OutboxState.DONE)
-        return f"number {number.id} queued again"
+        task = s.get(Task, number.task_id)
+        reopened = task is not None and task.state == TaskState.FINISHED
+        if reopened:
+            task.state, task.finished_at = TaskState.PAUSED, None
+        finish(s, key, OutboxState.DONE, f"{REQUEUED}; the task had finished and is paused"
+               " now: start it to dial the number" if reopened else None)
+    if reopened:
+        from core.redis_conn import connect, publish_task_change
+
+        try:
+            publish_task_change(connect(get_settings().redis_url), task.id, task.state)
+        except Exception:  # noqa: BLE001 — the change is committed; consoles poll anyway
+            log.warning("redial: could not publish task %s change", task.id)
+    return f"number {number.id} queued again" + (f"; task {task.id} paused" if reopened
+                                                  else "")
 
 
 def check_quotas(call_id: int, key: str) -> str:
@@ -431,6 +504,7 @@ def check_quotas(call_id: int, key: str) -> str:
                     continue
                 if task.state != before:
                     changed.append((task.id, task.state))
+        notes += [f"task {tid} → {st}" for tid, st in changed]
         finish(s, key, OutboxState.DONE, "; ".join(notes) or None)
     if changed:
         conn = connect(get_settings().redis_url)

@@ -30,9 +30,12 @@ def _call(method: str, url: str, payload: dict | None = None) -> dict:
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise PushError(f"network error: {getattr(exc, 'reason', exc)}") from exc
     try:
-        return json.loads(text)
+        reply = json.loads(text)
     except ValueError:
         raise PushError(f"WeCom answered: {text[:200]}") from None
+    if not isinstance(reply, dict):
+        raise PushError(f"WeCom answered: {text[:200]}")
+    return reply
 
 
 def _check(reply: dict) -> None:
@@ -112,6 +115,9 @@ class AppPush:
     def send(self, notice: Notice) -> None:
         if not (self.corp_id and self.agent_id and self.secret):
             raise PushError("WeCom app is not configured (corp id, agent id, secret)",
+                            retryable=False)
+        if not str(self.agent_id).isdigit():
+            raise PushError(f"WeCom agent id must be a number, not {self.agent_id!r}",
                             retryable=False)
         if not notice.wecom_userid:
             raise PushError("staff member has no WeCom user id", retryable=False)

@@ -173,6 +173,8 @@ class AliyunProvider:
             reply = json.loads(text)
         except ValueError:
             raise SmsError(f"Aliyun answered HTTP {status}: {text[:200]}") from None
+        if not isinstance(reply, dict):
+            raise SmsError(f"Aliyun answered HTTP {status}: {text[:200]}")
         code = reply.get("Code")
         if code == "OK":
             return str(reply.get("BizId") or "")

@@ -62,3 +62,36 @@ def test_task_and_account_rules_allocation_and_quota(any_db_url):
             f"rule:{rules['all']}:sms:2", f"rule:{rules['all']}:push:9", "quota"]
         s.commit()
     engine.dispose()
+
+
+def test_a_call_finalised_again_with_another_status_gets_no_second_sms(any_db_url):
+    """The controller finalised with no status; the status settled later matches another
+    rule. Its SMS (another template) and allocation are not written: one of each per call.
+    A notice to another push group is still added."""
+    engine = make_engine(any_db_url)
+    with Session(engine) as s:
+        acct = f.account(s, "A")
+        s.add_all([
+            PostCallRule(account_id=acct.id, name="A", position=2, conditions=A,
+                         actions=[{"type": "sms", "template_id": 1},
+                                  {"type": "allocate", "rule_id": 1}]),
+            PostCallRule(account_id=acct.id, name="answered", position=1,
+                         conditions={"items": [{"field": "status", "op": "in",
+                                                "value": ["answered"]}]},
+                         actions=[{"type": "sms", "template_id": 2},
+                                  {"type": "allocate", "rule_id": 2},
+                                  {"type": "push", "group_id": 5}]),
+        ])
+        call = Call(account_id=acct.id, uuid="u1", phone="13800000000", grade="A")
+        s.add(call)
+        s.flush()
+        first = enqueue_after_call(s, call)
+        assert [k.rsplit(":", 2)[1:] for k in first] == [["sms", "1"], ["allocate", "1"]]
+        s.commit()
+        call.status = "answered"
+        again = enqueue_after_call(s, call)
+        assert [k.rsplit(":", 2)[1:] for k in again] == [["push", "5"]]
+        s.commit()
+        jobs = [r.job.rsplit(".", 1)[1] for r in s.scalars(select(Outbox))]
+        assert sorted(jobs) == ["allocate_lead", "push", "send_sms"]
+    engine.dispose()

@@ -100,3 +100,41 @@ def test_plan_skips_a_malformed_rule_instead_of_failing_the_call():
     rules = [rule(1, {"items": [{"field": "nope"}]}, [{"type": "sms", "template_id": 1}]),
              rule(2, {}, [{"type": "sms", "template_id": 2}])]
     assert [(r.id, a["template_id"]) for r, a in plan(rules, call())] == [(2, 2)]
+
+
+@pytest.mark.parametrize("bad", [
+    # The first item decides the AND/OR for a sample call; the bad one behind it must still
+    # be refused when the rule is saved (it would skip the rule on real calls).
+    {"match": "any", "items": [{"field": "score", "op": ">=", "value": 0},
+                               {"field": "nope", "op": "in", "value": ["x"]}]},
+    {"match": "all", "items": [{"field": "score", "op": ">", "value": 5},
+                               {"field": "grade", "op": "in", "value": "A"}]},
+    {"match": "any", "items": [{"field": "score", "op": ">=", "value": 0},
+                               {"match": "all", "items": [{"field": "tags", "op": ">"}]}]},
+])
+def test_validate_looks_at_every_condition_not_just_the_deciding_one(bad):
+    assert validate(bad, [{"type": "sms", "template_id": 1}])
+
+
+@pytest.mark.parametrize("bad", [[{"field": "grade"}], "x", {"items": "grade"}, {"items": [1, 2]},
+                                 {"items": [{"match": "all", "items": [None]}]}])
+def test_conditions_that_are_not_objects_are_rule_errors(bad):
+    with pytest.raises(RuleError):
+        matches(bad, call())
+    assert validate(bad, [{"type": "sms", "template_id": 1}])
+    # … and the finaliser's plan skips such a rule instead of raising.
+    assert plan([rule(1, bad, [{"type": "sms", "template_id": 1}])], call()) == []
+
+
+def test_plan_skips_malformed_actions_and_what_the_call_already_has():
+    rules = [rule(1, {}, ["sms", {"type": "sms", "template_id": "7"}, {"type": "fax"},
+                          {"type": "push", "group_id": 3}]),
+             rule(2, {}, [{"type": "sms", "template_id": 8}, {"type": "push", "group_id": 4},
+                          {"type": "allocate", "rule_id": 1}])]
+    assert [(r.id, a) for r, a in plan(rules, call())] == [
+        (1, {"type": "push", "group_id": 3}), (2, {"type": "sms", "template_id": 8}),
+        (2, {"type": "push", "group_id": 4}), (2, {"type": "allocate", "rule_id": 1})]
+    # An earlier evaluation already wrote an SMS and the notice to group 3.
+    done = {"sms", ("push", 3)}
+    assert [(r.id, a["type"]) for r, a in plan(rules, call(), done)] == [
+        (2, "push"), (2, "allocate")]

@@ -77,3 +77,13 @@ def test_app_message_needs_configuration_and_a_user():
     conf = cfg("wecom_app", {"corp_id": "c", "agent_id": "1"}, {"corp_secret": "s"})
     with pytest.raises(PushError):
         build(conf, {}).send(Notice(title="t", text="x"))
+
+
+def test_a_bad_agent_id_or_a_reply_that_is_not_an_object_is_a_push_error():
+    conf = cfg("wecom_app", {"corp_id": "c", "agent_id": "销售"}, {"corp_secret": "s"})
+    with pytest.raises(PushError) as err:
+        build(conf, {}).send(NOTICE)
+    assert not err.value.retryable and "agent id" in str(err.value)
+    with FakeServer(lambda r: (200, [1, 2])) as srv:
+        with pytest.raises(PushError):
+            build(cfg("wecom_robot", {"api_base": srv.url}, {"key": "k"})).send(NOTICE)

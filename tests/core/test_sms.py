@@ -107,3 +107,12 @@ def test_http_provider_errors_are_classified():
     with pytest.raises(SmsError):
         build(cfg("http", {"url": "http://127.0.0.1:9/"})).send(REQ)  # nothing listens
     assert build(cfg("outbox")).send(REQ).startswith("outbox-")
+
+
+def test_aliyun_reply_that_is_not_an_object_is_an_sms_error():
+    with FakeServer(lambda r: (200, ["OK"])) as srv:
+        p = build(cfg("aliyun", {"endpoint": srv.url + "/"},
+                      {"access_key_id": "id", "access_key_secret": "s"}))
+        with pytest.raises(SmsError) as err:
+            p.send(REQ)
+    assert err.value.retryable

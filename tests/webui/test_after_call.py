@@ -273,3 +273,119 @@ def test_delivery_reports_mark_messages_delivered_or_failed(app, client, world):
     failed = _one(app, SmsMessage, SmsMessage.id == bad_id)
     assert failed.state == "failed" and "MK:0001" in failed.error
     assert _one(app, Call, Call.id == call_id).sms["delivered"] is True
+
+
+def test_a_task_s_own_rules_page(app, client, world):
+    """/after-call/rules?task_id= is the task's 后续动作配置: its rules and the all-task
+    rules, the new rule preset to the task, and saving returns there."""
+    with app.app_context():
+        mine, other = Task(account_id=world["a"], name="回访"), Task(account_id=world["a"],
+                                                                    name="拉新")
+        b_task = Task(account_id=world["b"], name="B的任务")
+        db.session.add_all([mine, other, b_task])
+        db.session.flush()
+        db.session.add_all([
+            PostCallRule(account_id=world["a"], task_id=mine.id, name="本任务规则",
+                         actions=[{"type": "redial", "delay_minutes": 5}]),
+            PostCallRule(account_id=world["a"], task_id=other.id, name="别的任务规则",
+                         actions=[{"type": "redial", "delay_minutes": 5}]),
+            PostCallRule(account_id=world["a"], task_id=None, name="全部任务规则",
+                         actions=[{"type": "redial", "delay_minutes": 5}])])
+        db.session.commit()
+        mine_id, b_task_id = mine.id, b_task.id
+    f.login(client, "staff_a")
+    page = client.get(f"/after-call/rules?task_id={mine_id}").get_data(as_text=True)
+    assert "本任务规则" in page and "全部任务规则" in page and "别的任务规则" not in page
+    assert f'<option value="{mine_id}" selected>' in page
+    assert client.get(f"/after-call/rules?task_id={b_task_id}").status_code == 404
+    token = f.csrf_from(page)
+    resp = client.post("/after-call/rules", data={
+        "csrf_token": token, "name": "新规则", "task_id": mine_id, "back_task_id": mine_id,
+        "redial": "on", "redial_minutes": "10", "enabled": "on"})
+    assert resp.status_code == 302
+    assert resp.location.endswith(f"/after-call/rules?task_id={mine_id}")
+    assert _one(app, PostCallRule, PostCallRule.name == "新规则").task_id == mine_id
+
+
+def test_malformed_advanced_conditions_are_refused_not_a_server_error(app, client, world):
+    f.login(client, "staff_a")
+    token = _token(client, "/after-call/rules")
+    for advanced in ('[{"field": "grade"}]', '{"items": [1]}',
+                     '{"match": "any", "items": [{"field": "score", "op": ">=", "value": 0},'
+                     ' {"field": "nope", "op": "in", "value": ["x"]}]}'):
+        resp = client.post("/after-call/rules", data={
+            "csrf_token": token, "name": "坏规则", "advanced": advanced, "redial": "on",
+            "redial_minutes": "5"})
+        assert resp.status_code == 302, advanced
+    assert _one(app, PostCallRule, PostCallRule.name == "坏规则") is None
+
+
+def test_call_detail_shows_allocation_redial_and_quota_results(app, client, world):
+    from core.models import Lead, Outbox, User
+
+    with app.app_context():
+        staff = db.session.get(User, world["staff_a"])
+        staff.display_name = "李四"
+        call = Call(account_id=world["a"], uuid="d1", phone="13812345678", grade="A",
+                    sms={"state": "success"})
+        db.session.add(call)
+        db.session.flush()
+        db.session.add(Lead(account_id=world["a"], phone=call.phone, grade="A",
+                            owner_id=staff.id, call_id=call.id))
+        job = "workers.after_call."
+        db.session.add_all([
+            Outbox(account_id=world["a"], key="k1", job=job + "allocate_lead",
+                   args=[call.id, 1, "k1"], state="done", call_id=call.id),
+            Outbox(account_id=world["a"], key="k2", job=job + "redial", args=[call.id, 5, "k2"],
+                   state="done", last_error="not requeued: the number is pending",
+                   call_id=call.id),
+            Outbox(account_id=world["a"], key="k3", job=job + "check_quotas",
+                   args=[call.id, "k3"], state="pending", last_error="relay: Redis down",
+                   call_id=call.id),
+            Outbox(account_id=world["a"], key="k4", job=job + "send_sms",
+                   args=[call.id, 1, "k4"], state="done", call_id=call.id)])
+        db.session.commit()
+        call_id = call.id
+    f.login(client, "staff_a")
+    page = client.get(f"/calls/{call_id}").get_data(as_text=True)
+    assert "after-call-actions" in page
+    assert "李四" in page and "not requeued: the number is pending" in page
+    assert "relay: Redis down" in page
+    other = app.test_client()
+    f.login(other, "admin_b")  # another account sees nothing of it
+    assert other.get(f"/calls/{call_id}").status_code == 404
+
+
+def test_http_gateway_delivery_reports_with_its_own_field_names(app, client, world):
+    f.login(client, "admin_a")
+    token = _token(client, "/after-call/providers?kind=http")
+    client.post("/after-call/providers", data={
+        "csrf_token": token, "kind": "http", "name": "网关", "s_url": "https://gw.example/send",
+        "s_report_id_field": "msgid", "s_report_status_field": "stat",
+        "s_report_success_values": "DELIVRD", "enabled": "on"})
+    client.post("/after-call/providers", data={"csrf_token": token, "kind": "http",
+                                               "name": "另一个", "s_url": "https://x/",
+                                               "enabled": "on"})
+    gw = _one(app, ProviderConfig, ProviderConfig.name == "网关")
+    second = _one(app, ProviderConfig, ProviderConfig.name == "另一个")
+    with app.app_context():
+        mine = SmsMessage(account_id=world["a"], key="m1", phone="13812345678", content="x",
+                          state="sent", provider_id=gw.id)
+        theirs = SmsMessage(account_id=world["a"], key="m2", phone="13812345678",
+                            content="x", state="sent", provider_id=second.id)
+        db.session.add_all([mine, theirs])
+        db.session.commit()
+        mine_id, theirs_id = mine.id, theirs.id
+    url = f"/after-call/sms-report/{gw.id}/{gw.settings['report_token']}"
+    anonymous = app.test_client()
+    assert anonymous.post(url, data={"msgid": str(mine_id), "stat": "DELIVRD"}).status_code \
+        == 200
+    assert _one(app, SmsMessage, SmsMessage.id == mine_id).state == "delivered"
+    # One form report per GET, and a report naming a message of another provider is ignored.
+    anonymous.get(url, query_string={"msgid": str(theirs_id), "stat": "UNDELIV",
+                                     "err_code": "UNDELIV"})
+    assert _one(app, SmsMessage, SmsMessage.id == theirs_id).state == "sent"
+    anonymous.get(url, query_string={"msgid": str(mine_id), "stat": "UNDELIV",
+                                     "err_code": "UNDELIV"})
+    failed = _one(app, SmsMessage, SmsMessage.id == mine_id)
+    assert failed.state == "failed" and "UNDELIV" in failed.error

@@ -14,7 +14,7 @@ import redis
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from core import clock
 from core.db import make_engine, session_factory
@@ -513,3 +513,233 @@ def test_concurrent_workers_on_duplicated_jobs_send_once(any_db_url, redis_url, 
             assert s.scalar(select(SmsMessage.state)) == "sent"
             assert s.get(Call, call_id).sms["state"] == "success"
     engine.dispose()
+
+
+# --- issue 10 audit: gaps closed ---------------------------------------------------------
+
+def test_a_provider_that_raises_unexpectedly_is_shown_and_retried(db_url, redis_url,
+                                                                  subprocess_env):
+    """A WeCom app whose gettoken answers errcode 0 without a token (the provider code
+    raises KeyError, not PushError): through a real worker the notice is marked failed with
+    the reason and rq retries it; it is not left "sending" with the call showing "queued"."""
+    engine = make_engine(db_url)
+    conn = redis.Redis.from_url(redis_url)
+    with Gateways() as gw, FakeServer(lambda r: (200, {"errcode": 0})) as wecom:
+        with Session(engine) as s:
+            ids = seed(s, gw)
+            app = ProviderConfig(account_id=ids["account"], channel="push", kind="wecom_app",
+                                 name="app", settings={"api_base": wecom.url,
+                                                       "corp_id": "ww1", "agent_id": "1"},
+                                 secrets={"corp_secret": "s"})
+            s.add(app)
+            s.flush()
+            s.get(PushGroup, ids["group"]).provider_id = app.id
+            s.execute(update(PostCallRule).values(actions=[
+                {"type": "push", "group_id": ids["group"]}]))
+            call_id = finalise(s, ids).id
+            s.commit()
+            row_id = s.scalar(select(Outbox.id))
+        relay_once(session_factory(db_url), conn)
+        assert run_worker(subprocess_env).returncode == 0
+        with Session(engine) as s:
+            push = s.get(Call, call_id).push
+            assert push["state"] == "failed" and push["retrying"] is True
+            assert "KeyError" in push["reason"]
+            msg = s.scalar(select(PushMessage))
+            assert msg.state == "failed" and "KeyError" in msg.error
+            assert s.get(Outbox, row_id).state == "relayed"
+        job = Job.fetch(job_id(row_id), connection=conn)
+        assert job.get_status() == JobStatus.SCHEDULED
+    engine.dispose()
+
+
+def test_a_delivery_report_that_comes_before_the_worker_records_the_send_is_kept(
+        inproc, monkeypatch):
+    """Aliyun may report delivery within a second: if the report lands while the job is
+    between sending and recording, the job must not turn "delivered" back into "sent"."""
+    class Reporting:
+        def send(self, request):
+            with Session(inproc) as s:  # what /after-call/sms-report does meanwhile
+                s.execute(update(SmsMessage).where(SmsMessage.id == int(request.out_id))
+                          .values(state="delivered"))
+                s.commit()
+            return "biz-1"
+
+    monkeypatch.setattr(after_call, "build_sms", lambda config: Reporting())
+    with Gateways() as gw:
+        with Session(inproc) as s:
+            ids = seed(s, gw)
+            call_id = finalise(s, ids).id
+            s.commit()
+        _run_outbox(inproc, call_id)
+        with Session(inproc) as s:
+            msg = s.scalar(select(SmsMessage))
+            assert (msg.state, msg.provider_message_id) == ("delivered", "biz-1")
+            sms = s.get(Call, call_id).sms
+            assert sms["state"] == "success" and sms["delivered"] is True
+
+
+def test_daily_cap_counts_all_tasks_of_the_account_but_not_other_accounts(inproc):
+    with Gateways() as gw:
+        with Session(inproc) as s:
+            ids = seed(s, gw, cap=1)
+            other = f.account(s, "B")
+            s.add(SmsMessage(account_id=other.id, key="b-1", phone="13812345678",
+                             content="x", state="sent"))  # another account's message
+            second_task = Task(account_id=ids["account"], name="第二个任务",
+                               state=TaskState.RUNNING)
+            s.add(second_task)
+            s.flush()
+            s.execute(update(PostCallRule).values(task_id=None))  # a rule for all tasks
+            first = finalise(s, ids).id
+            second = finalise(s, {**ids, "task": second_task.id}).id
+            s.commit()
+        _run_outbox(inproc, first)
+        _run_outbox(inproc, second)
+        assert len(gw.sms_ok) == 1
+        with Session(inproc) as s:
+            assert s.get(Call, first).sms["state"] == "success"
+            blocked = s.get(Call, second).sms
+            assert blocked["state"] == "failed" and "daily cap" in blocked["reason"]
+
+
+def test_daily_cap_holds_with_two_workers_at_once(any_db_url, redis_url, tmp_path):
+    """Two calls to one number, cap 1, two workers taking the jobs at the same moment: the
+    count and the claim are serialised per account, so one SMS goes out."""
+    env = _env(tmp_path, any_db_url, redis_url)
+    engine = make_engine(any_db_url)
+    conn = redis.Redis.from_url(redis_url)
+    with Gateways() as gw:
+        slow = gw.sms.handler
+        gw.sms.handler = lambda req: (time.sleep(0.5), slow(req))[1]
+        with Session(engine) as s:
+            ids = seed(s, gw, cap=1)
+            s.execute(update(PostCallRule).values(actions=[
+                {"type": "sms", "template_id": ids["template"]}]))
+            calls = [finalise(s, ids).id for _ in range(2)]
+            s.commit()
+            rows = s.scalars(select(Outbox).order_by(Outbox.id)).all()
+        for _ in range(3):
+            for row in rows:
+                queue("calls", conn).enqueue(row.job, *row.args)
+        workers = [subprocess.Popen(
+            [sys.executable, "-m", "scripts.manage", "run", "worker", "--burst"], cwd=ROOT,
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        for w in workers:
+            w.wait(180)
+        assert len(gw.sms_ok) == 1
+        with Session(engine) as s:
+            states = sorted(s.get(Call, c).sms["state"] for c in calls)
+            assert states == ["failed", "success"]
+            assert count(s, SmsMessage, SmsMessage.state == "sent") == 1
+    engine.dispose()
+
+
+def _redial_world(s, gw, number_state="done", task_state=TaskState.RUNNING):
+    ids = seed(s, gw)
+    s.execute(update(PostCallRule).values(enabled=False))
+    s.get(Task, ids["task"]).state = task_state
+    number = TaskNumber(account_id=ids["account"], task_id=ids["task"], phone="13812345678",
+                        raw_phone="13812345678", state=number_state, attempts=1)
+    s.add(number)
+    s.add(PostCallRule(account_id=ids["account"], task_id=None, name="忙重呼",
+                       conditions={"items": [{"field": "status", "op": "in",
+                                              "value": ["busy"]}]},
+                       actions=[{"type": "redial", "delay_minutes": 30}]))
+    s.flush()
+    return ids, number
+
+
+def _busy_call(s, ids, number):
+    call = Call(account_id=ids["account"], uuid=f"busy-{time.time_ns()}",
+                task_id=ids["task"], task_number_id=number.id, phone=number.phone,
+                status=CallStatus.BUSY, ended_at=clock.now())
+    s.add(call)
+    s.flush()
+    enqueue_after_call(s, call)
+    return call.id
+
+
+def _note(engine, call_id):
+    with Session(engine) as s:
+        return s.scalar(select(Outbox.last_error).where(Outbox.call_id == call_id,
+                                                        Outbox.job.like("%redial")))
+
+
+def test_redial_requeues_the_number_for_the_dialer_after_the_delay(inproc, tmp_path):
+    from controller.store import Store
+
+    with Gateways() as gw:
+        with Session(inproc) as s:
+            ids, number = _redial_world(s, gw)
+            call_id = _busy_call(s, ids, number)
+            s.commit()
+            number_id = number.id
+        _run_outbox(inproc, call_id)
+        store = Store(sessionmaker(inproc, expire_on_commit=False), "c1", tmp_path)
+        assert not store.has_due_numbers(ids["task"], clock.now())
+        assert store.has_due_numbers(ids["task"], clock.now() + timedelta(minutes=31))
+        with Session(inproc) as s:
+            assert s.get(TaskNumber, number_id).state == "pending"
+        assert _note(inproc, call_id) is None
+
+
+@pytest.mark.parametrize("state", ["dialling", "pending", "skipped"])
+def test_redial_leaves_a_number_the_dialer_already_has_or_skipped(inproc, state):
+    with Gateways() as gw:
+        with Session(inproc) as s:
+            ids, number = _redial_world(s, gw, number_state=state)
+            call_id = _busy_call(s, ids, number)
+            s.commit()
+            number_id = number.id
+        _run_outbox(inproc, call_id)
+        with Session(inproc) as s:
+            n = s.get(TaskNumber, number_id)
+            assert n.state == state and n.next_attempt_at is None
+        assert f"the number is {state}" in _note(inproc, call_id)
+
+
+def test_redial_stops_after_the_limit_and_reopens_a_finished_task(inproc):
+    with Gateways() as gw:
+        with Session(inproc) as s:
+            ids, number = _redial_world(s, gw, task_state=TaskState.FINISHED)
+            s.commit()
+            number_id = number.id
+        notes = []
+        for _ in range(after_call.MAX_POST_CALL_REDIALS + 1):
+            with Session(inproc) as s:
+                s.get(TaskNumber, number_id).state = "done"  # the redialled call ended
+                call_id = _busy_call(s, ids, s.get(TaskNumber, number_id))
+                s.commit()
+            _run_outbox(inproc, call_id)
+            notes.append(_note(inproc, call_id))
+        assert "paused" in notes[0] and notes[1] is None and notes[2] is None
+        assert "redial limit" in notes[-1]
+        with Session(inproc) as s:
+            assert s.get(Task, ids["task"]).state == TaskState.PAUSED
+            assert s.get(TaskNumber, number_id).state == "done"
+
+
+@pytest.mark.parametrize("line_max,expected", [(10, TaskState.PAUSED), (20, TaskState.RUNNING)])
+def test_a_quota_that_starts_a_task_respects_the_line_concurrency(inproc, line_max, expected):
+    with Gateways() as gw:
+        with Session(inproc) as s:
+            ids = seed(s, gw)
+            s.execute(update(PostCallRule).values(enabled=False))
+            line = f.line(s, s.get(f.Account, ids["account"]), max_concurrency=line_max)
+            running = s.get(Task, ids["task"])
+            running.line_id, running.max_concurrency = line.id, 10
+            waiting = Task(account_id=ids["account"], name="备用任务", line_id=line.id,
+                           max_concurrency=10, state=TaskState.PAUSED)
+            s.add(waiting)
+            s.flush()
+            s.add(QuotaRule(account_id=ids["account"], task_id=ids["task"], grade="A",
+                            threshold=1, action="start", target_task_id=waiting.id))
+            call_id = finalise(s, ids, "A").id
+            s.commit()
+            waiting_id = waiting.id
+        _run_outbox(inproc, call_id)
+        with Session(inproc) as s:
+            assert s.get(Task, waiting_id).state == expected
+            note = s.scalar(select(Outbox.last_error).where(Outbox.call_id == call_id))
+            assert f"task {waiting_id}" in note

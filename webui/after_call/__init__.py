@@ -13,13 +13,15 @@ import secrets as secrets_module
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import func
+from sqlalchemy import func, or_
 
 from core import allocation, clock, post_call, quota
 from core.enums import CallStatus, Grade, Role
 from core.models import (
     Call,
+    Lead,
     LeadAllocationRule,
+    Outbox,
     PostCallRule,
     ProviderConfig,
     PushGroup,
@@ -31,6 +33,7 @@ from core.models import (
     Task,
     User,
 )
+from core.outbox import JOBS, QUOTA_JOB, OutboxState
 from core.push import PushState
 from core.sms import mask, template_variables
 from webui.extensions import csrf, db
@@ -43,7 +46,8 @@ PER_PAGE = 30
 SETTING_FIELDS = {
     "outbox": (),
     "http": ("url", "method", "content_type", "headers", "body", "success_contains",
-             "id_field"),
+             "id_field", "report_id_field", "report_msgid_field", "report_status_field",
+             "report_success_values"),
     "aliyun": ("endpoint", "region"),
     "wecom_robot": ("console_url", "api_base"),
     "wecom_app": ("corp_id", "agent_id", "console_url", "api_base"),
@@ -87,6 +91,43 @@ def _staff():
 def _int(name, default=None):
     value = request.form.get(name, "").strip()
     return int(value) if value.lstrip("-").isdigit() else default
+
+
+# --- a call's after-call results (the call detail) -----------------------------------------
+
+_JOB_KIND = {job: str(kind) for kind, job in JOBS.items()} | {QUOTA_JOB: "quota"}
+
+
+@bp.app_template_global()
+def after_call_actions(call) -> list[dict]:
+    """Each after-call job of `call` but its SMS and notices (those are on call.sms /
+    call.push): allocation, redial, quota check, with their state and what they did or why
+    not. The caller has already checked that the user may see `call`."""
+    if not getattr(call, "id", None):
+        return []
+    rows = db.session.scalars(db.select(Outbox).where(
+        Outbox.call_id == call.id, Outbox.job.in_([j for j, k in _JOB_KIND.items()
+                                                   if k not in ("sms", "push")]))
+        .order_by(Outbox.id)).all()
+    if not rows:
+        return []
+    lead = db.session.scalar(db.select(Lead).where(Lead.call_id == call.id))
+    owner = db.session.get(User, lead.owner_id) if lead and lead.owner_id else None
+    out = []
+    for row in rows:
+        kind = _JOB_KIND[row.job]
+        state = {OutboxState.DONE: "success", OutboxState.FAILED: "failed"}.get(
+            row.state, "queued")
+        note = row.last_error or ""
+        if kind == "allocate" and row.state == OutboxState.DONE and not note and lead:
+            note = _("Allocated to %(name)s", name=owner.display_name or owner.username) \
+                if owner else _("Put in the pool")
+        elif kind == "redial" and row.state == OutboxState.DONE and not note:
+            note = _("Requeued")
+        elif state == "queued" and note:
+            note = _("Waiting: %(why)s", why=note)
+        out.append({"kind": kind, "state": state, "note": note})
+    return out
 
 
 # --- providers ---------------------------------------------------------------------------
@@ -225,10 +266,18 @@ def _conditions_from_form(form) -> dict:
     return {"match": "any" if form.get("match") == "any" else "all", "items": items}
 
 
+def _rules_url(task_id=None):
+    return url_for("after_call.rules", task_id=task_id) if task_id \
+        else url_for("after_call.rules")
+
+
 @bp.route("/rules", methods=["GET", "POST"])
 def rules():
+    """All post-call rules, or with ?task_id= one task's page (后续动作配置 of the task): its
+    own rules and the all-task rules that also apply to it; the tasks pages link here."""
     if request.method == "POST":
         form = request.form
+        back = _rules_url(_int("back_task_id"))
         if rid := _int("id"):
             row = get_visible_or_404(PostCallRule, rid)
         else:
@@ -243,7 +292,7 @@ def rules():
         except ValueError:
             db.session.rollback()
             flash(_("The conditions are not valid."), "danger")
-            return redirect(url_for("after_call.rules"))
+            return redirect(back)
         actions = []
         if tid := _int("sms_template_id"):
             actions.append({"type": "sms",
@@ -263,23 +312,31 @@ def rules():
             db.session.rollback()
             for p in problems:
                 flash(p, "danger")
-            return redirect(url_for("after_call.rules"))
+            return redirect(back)
         db.session.add(row)
         db.session.flush()
         audit("post_call_rule_save", row, name=row.name)
         db.session.commit()
         flash(_("Rule %(name)s saved.", name=row.name), "success")
-        return redirect(url_for("after_call.rules"))
+        return redirect(back)
     edit = get_visible_or_404(PostCallRule, request.args.get("edit", type=int)) \
         if request.args.get("edit") else None
     tasks = _rows(Task)
+    for_task = get_visible_or_404(Task, request.args.get("task_id", type=int)) \
+        if request.args.get("task_id") else None
+    stmt = select_visible(PostCallRule).order_by(PostCallRule.position, PostCallRule.id)
+    if for_task is not None:
+        stmt = stmt.where(PostCallRule.account_id == for_task.account_id,
+                          or_(PostCallRule.task_id == for_task.id,
+                              PostCallRule.task_id.is_(None)))
     items = (edit.conditions or {}).get("items", []) if edit else []
     flat = all("items" not in i for i in items) and len(items) <= CONDITION_ROWS
     prefill = [dict(i, value=",".join(map(str, i["value"])) if isinstance(i.get("value"), list)
                     else i.get("value")) for i in items] if flat else []
     advanced = "" if flat else json.dumps(edit.conditions, ensure_ascii=False)
     return render_template(
-        "after_call/rules.html", prefill=prefill, advanced=advanced, rows=_rows(PostCallRule, PostCallRule.position), edit=edit,
+        "after_call/rules.html", prefill=prefill, advanced=advanced,
+        rows=db.session.scalars(stmt).all(), edit=edit, for_task=for_task,
         tasks=tasks, task_names={t.id: t.name for t in tasks}, templates=_rows(SmsTemplate),
         groups=_rows(PushGroup), allocations=_rows(LeadAllocationRule),
         fields=post_call.FIELDS, number_fields=post_call.NUMBER_FIELDS,
@@ -467,43 +524,68 @@ def seen(token: str):
                     else url_for("console.home"))
 
 
-@bp.post("/sms-report/<int:provider_id>/<token>")
+# Delivery reports: where a report keeps our message id (the request's out_id), the
+# provider's id, the outcome, and which outcome values mean delivered. Aliyun's SmsReport
+# format is the default; an HTTP gateway names its own fields in its settings.
+REPORT_DEFAULTS = {"report_id_field": "out_id", "report_msgid_field": "biz_id",
+                   "report_status_field": "success",
+                   "report_success_values": "true,1,success,delivered,delivrd"}
+
+
+def _reports():
+    """The reports in the request: a JSON list or object, else the form or query fields
+    (gateways that push one report per form POST or GET)."""
+    body = request.get_json(silent=True)
+    if body is None:
+        fields = request.form if request.form else request.args
+        body = fields.to_dict() if fields else None
+    return [body] if isinstance(body, dict) else body
+
+
+@bp.route("/sms-report/<int:provider_id>/<token>", methods=["GET", "POST"])
 @csrf.exempt
 def sms_report(provider_id: int, token: str):
     """Delivery reports pushed by the provider (Aliyun SmsReport format: a JSON list of
-    {"biz_id", "out_id", "success", "err_code", "err_msg", …}). The URL, with its token, is
-    shown on the provider's row to paste into the provider's console."""
+    {"biz_id", "out_id", "success", "err_code", "err_msg", …}; an HTTP gateway's own field
+    names from its settings, see REPORT_DEFAULTS). The URL, with its token, is shown on the
+    provider's row to paste into the provider's console. A report touches only messages
+    of that provider's account sent through it (or through no provider row)."""
     provider = db.session.get(ProviderConfig, provider_id)
     expected = ((provider.settings or {}).get("report_token", "") if provider else "")
     if not expected or not hmac.compare_digest(expected, token):
         abort(404)
-    reports = request.get_json(silent=True)
-    if isinstance(reports, dict):
-        reports = [reports]
+    reports = _reports()
     if not isinstance(reports, list):
         return {"code": 1, "msg": "expected a JSON list"}, 400
+    conf = {k: (provider.settings or {}).get(k) or v for k, v in REPORT_DEFAULTS.items()}
+    success_values = {v.strip().lower() for v in conf["report_success_values"].split(",")}
     for report in reports:
         if not isinstance(report, dict):
             continue
-        out_id, biz_id = str(report.get("out_id") or ""), str(report.get("biz_id") or "")
+        out_id = str(report.get(conf["report_id_field"]) or "")
+        biz_id = str(report.get(conf["report_msgid_field"]) or "")
         msg = None
         if out_id.isdigit():
             msg = db.session.get(SmsMessage, int(out_id))
         if msg is None and biz_id:
             msg = db.session.scalar(db.select(SmsMessage).where(
+                SmsMessage.account_id == provider.account_id,
                 SmsMessage.provider_message_id == biz_id))
-        if msg is None or msg.account_id != provider.account_id:
+        if msg is None or msg.account_id != provider.account_id \
+                or msg.provider_id not in (None, provider.id) or msg.state == "queued":
             continue
-        ok = report.get("success") in (True, "true", "True", 1, "1")
+        ok = str(report.get(conf["report_status_field"])).strip().lower() in success_values
         msg.state = "delivered" if ok else "failed"
-        msg.error = None if ok else \
-            f"delivery failed: {report.get('err_code', '')} {report.get('err_msg', '')}".strip()
+        why = " ".join(str(report.get(k) or "") for k in ("err_code", "err_msg")).strip()
+        msg.error = None if ok else f"delivery failed: {why}".strip()
         call = db.session.get(Call, msg.call_id) if msg.call_id else None
         if call is not None and call.sms:
             result = dict(call.sms, state="success" if ok else "failed",
                           delivered=ok)
             if not ok:
                 result["reason"] = msg.error
+            else:
+                result.pop("reason", None)
             call.sms = result
     db.session.commit()
     return {"code": 0, "msg": "成功"}
