@@ -40,7 +40,7 @@ from core import clock, outbox
 from core.db import session_factory
 from core.enums import JobState
 from core.models import Notification, User
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 QUEUE = "default"
@@ -55,10 +55,11 @@ def outbox_key(notification_id: int) -> str:
     return f"notification:{notification_id}"
 
 
-def files_dir() -> Path:
+def files_dir(settings: Settings | None = None) -> Path:
     """Where uploads waiting for their job and the files jobs produce (exports, error
-    lists) live; the console serves a result only to the notification's owner."""
-    path = get_settings().data_dir / "jobs"
+    lists) live; the console serves a result only to the notification's owner. The console
+    passes its app's settings; workers use the process settings."""
+    path = (settings or get_settings()).data_dir / "jobs"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

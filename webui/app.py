@@ -53,8 +53,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from webui.auth.views import bp as auth_bp
     from webui.blacklist import bp as blacklist_bp
     from webui.call_detail import bp as call_detail_bp
+    from webui.call_detail.share import bp as share_bp  # public: no login
     from webui.console.views import bp as console_bp
     from webui.freeswitch import bp as freeswitch_bp
+    from webui.lines import bp as lines_bp
+    from webui.numbers import bp as numbers_bp
     from webui.records import bp as records_bp
     from webui.scripts import bp as scripts_bp
     from webui.system.views import bp as system_bp
@@ -70,6 +73,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.register_blueprint(tasks_bp)
     app.register_blueprint(records_bp)
     app.register_blueprint(call_detail_bp)
+    app.register_blueprint(lines_bp)
+    app.register_blueprint(numbers_bp)
+    app.register_blueprint(share_bp)
     csrf.exempt(freeswitch_bp)  # FreeSWITCH authenticates with FS_HTTP_SECRET, never cookies
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer tokens, never cookies: no cross-site request can carry one

@@ -26,7 +26,7 @@ MENU = (
         Item(_l("AI outbound"), "robot", "tasks.index"),
         Item(_l("Call records"), "journal-text", "records.index"),
         Item(_l("Blacklist"), "slash-circle", "blacklist.index"),
-        Item(_l("Call settings"), "sliders"),
+        Item(_l("Call settings"), "sliders", "lines.index"),
         Item(_l("Script design"), "diagram-3", "scripts.index"),
         Item(_l("Statistics board"), "bar-chart"),
     )),
@@ -55,6 +55,7 @@ MENU = (
     Item(_l("System settings"), "gear", children=(
         Item(_l("API tokens"), "key", "system.tokens"),
         Item(_l("Notifications"), "bell", "console.notifications"),
+        Item(_l("Demo data"), "easel", "system.demo", roles=(Role.ADMIN,)),
         Item(_l("Change password"), "shield-lock", "auth.password", roles=tuple(Role)),
     )),
 )

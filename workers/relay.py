@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import redis
 from rq import Retry
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import clock
 from core.models import Outbox
 from core.outbox import OutboxState, job_id
+from workers.maintenance import purge_notifications
 from workers.queues import queue
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ LOST_AFTER = timedelta(minutes=10)
 # it is marked failed instead of being relayed again.
 GIVE_UP_AFTER = timedelta(hours=12)
 RESULT_TTL_S = 7 * 24 * 3600
+PURGE_EVERY_S = 3600
 
 
 def enqueue_row(conn: redis.Redis, row: Outbox) -> None:
@@ -92,10 +94,16 @@ def requeue_lost(factory: sessionmaker[Session], conn: redis.Redis,
             .order_by(Outbox.id).limit(BATCH).with_for_update(skip_locked=True))
         for row in rows:
             try:
-                Job.fetch(job_id(row.id), connection=conn)
-                continue
+                job = Job.fetch(job_id(row.id), connection=conn)
             except NoSuchJobError:
-                pass
+                job = None
+            if job is not None:
+                if job.get_status() == JobStatus.FAILED:
+                    # rq used up its retries and the job never recorded an end of its own
+                    # (it crashed each time, or the database was away): say so for good.
+                    row.state, row.finished_at = OutboxState.FAILED, now
+                    row.last_error = row.last_error or "failed after every retry"
+                continue
             if row.relayed_at < now - GIVE_UP_AFTER:
                 row.state, row.finished_at = OutboxState.FAILED, now
                 row.last_error = "lost by Redis and too old to send"
@@ -123,13 +131,18 @@ def run(database_url: str, redis_url: str, interval: float = INTERVAL_S) -> None
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("outbox relay started")
-    last_sweep = 0.0
+    last_sweep = last_purge = 0.0
     while not stopping:
         try:
             moved = relay_once(factory, conn)
             if time.monotonic() - last_sweep > 60:
                 requeue_lost(factory, conn)
                 last_sweep = time.monotonic()
+            # Housekeeping rides on the relay because it is the one process that always
+            # runs beside the database, with or without Redis.
+            if time.monotonic() - last_purge > PURGE_EVERY_S:
+                purge_notifications(factory)
+                last_purge = time.monotonic()
         except (redis.RedisError, SQLAlchemyError) as exc:
             log.warning("outbox relay: %s", exc)
             moved = 0

@@ -20,6 +20,10 @@ class Call(AccountOwned, Base):
         Index("ix_call_task_status", "task_id", "status"),
         Index("ix_call_task_grade", "task_id", "grade"),
         Index("ix_call_account_phone", "account_id", "phone"),
+        # The records across tasks by grade or status, newest first, and their counts from the
+        # index alone (i7_records; scripts/bench_records.py).
+        Index("ix_call_account_grade_created", "account_id", "grade", "created_at"),
+        Index("ix_call_account_status_created", "account_id", "status", "created_at"),
         # A restarted controller looks up its calls that have not ended.
         Index("ix_call_controller_state", "controller", "state"),
     )

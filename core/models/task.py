@@ -120,6 +120,10 @@ class TaskNumber(AccountOwned, Base):
         Index("ix_task_number_dial", "task_id", "state", "position"),
         Index("ix_task_number_task_phone", "task_id", "phone"),
         Index("ix_task_number_account_phone", "account_id", "phone"),
+        # The number status table (电话号码, T6): a task's numbers in dialling order, and
+        # by call status (also what redial picks).
+        Index("ix_task_number_task_position", "task_id", "position"),
+        Index("ix_task_number_task_status", "task_id", "last_status"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
@@ -134,5 +138,7 @@ class TaskNumber(AccountOwned, Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     region: Mapped[str | None] = mapped_column(String(64))
     carrier: Mapped[str | None] = mapped_column(String(16))
+    # The import that added it; indexed for the retry check of workers.imports and for
+    # purging old notifications (ON DELETE SET NULL).
     import_id: Mapped[int | None] = mapped_column(
-        ForeignKey("notification.id", ondelete="SET NULL"))
+        ForeignKey("notification.id", ondelete="SET NULL"), index=True)

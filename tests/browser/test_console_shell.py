@@ -24,7 +24,7 @@ def test_login_and_menu(page, console):
         assert label in menu
     assert page.locator("#menu a.active").inner_text().strip() == "AI外呼"
     # Entries not built yet are visibly disabled, not links to empty pages.
-    assert page.locator("#menu span.disabled", has_text="呼叫设置").count() == 1
+    assert page.locator("#menu span.disabled", has_text="统计看板").count() == 1
     page.click("#menu >> text=通话记录")
     page.wait_for_url("**/calls")
     assert page.locator("h1").inner_text() == "通话记录"

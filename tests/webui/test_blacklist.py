@@ -72,6 +72,15 @@ def test_add_from_a_call_and_no_post_without_csrf(app, client, world):
                                                "call_id": call_id, "next": "/calls"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/calls")
     assert _entries(app)["13900000001"].source == "call"
+    # admin_a also sees sub-account A1, but a call of A1 goes only into A1's own groups
+    with app.app_context():
+        sub_call = Call(account_id=world["a1"], uuid="u2", phone="13900000002")
+        db.session.add(sub_call)
+        db.session.commit()
+        sub_call_id = sub_call.id
+    resp = client.post("/blacklist/add", data={"csrf_token": f.csrf_from(page),
+                                               "group_id": gid, "call_id": sub_call_id})
+    assert resp.status_code == 404 and "13900000002" not in _entries(app)
 
 
 def test_bulk_move_and_delete_and_other_accounts_are_unreachable(app, client, world):

@@ -274,3 +274,47 @@ def test_cdr_without_an_account_is_acknowledged_not_recorded(app, fs, world):
 def test_bad_cdrs_get_a_clear_error(fs, world, data, content_type, status, message):
     response = fs("cdr", data=data, content_type=content_type)
     assert response.status_code == status and message in response.data
+
+
+def _sms_rule_on_answered(app, account_id) -> tuple[int, int]:
+    """A post-call rule "answered → hang-up SMS"; (rule id, template id)."""
+    from core.models import PostCallRule, SmsTemplate
+
+    with app.app_context():
+        template = SmsTemplate(account_id=account_id, name="t", signature="云帆", body="感谢")
+        db.session.add(template)
+        db.session.flush()
+        rule = PostCallRule(account_id=account_id, name="接通发短信", conditions={
+            "match": "all", "items": [{"field": "status", "op": "in", "value": ["answered"]}]},
+            actions=[{"type": "sms", "template_id": template.id}])
+        db.session.add(rule)
+        db.session.commit()
+        return rule.id, template.id
+
+
+@pytest.mark.parametrize("row,queued", [
+    (None, True),  # the CDR makes the row: the controller was away
+    ({"state": "ended"}, True),  # ended without its hang-up: its status comes from here
+    ({"state": "in_dialogue", "grade": "A"}, True),  # the dialogue's result is saved
+    ({"state": "in_dialogue"}, False),  # the controller still drives it: its final row will
+])
+def test_a_cdr_that_completes_a_call_queues_its_after_call_rules_once(app, fs, world, row,
+                                                                      queued):
+    from core.models import Outbox
+
+    rule_id, template_id = _sms_rule_on_answered(app, world["a"])
+    if row is not None:
+        with app.app_context():
+            db.session.add(Call(account_id=world["a"], uuid=UUID, phone="13800138000",
+                                controller="ctl-1", **row))
+            db.session.commit()
+    cdr = sample_cdr(cc_account_id=world["a"])
+    for posted in (cdr, {**cdr, "retried": True}):  # the same call's CDR, and a changed one
+        response = fs("cdr", json=posted)
+        assert response.status_code == 200 and response.json["recorded"] is True
+    with app.app_context():
+        call = db.session.scalar(select(Call).where(Call.uuid == UUID))
+        assert call.status == "answered"
+        assert call.state == (row or {"state": "ended"})["state"]
+        keys = db.session.scalars(select(Outbox.key)).all()
+        assert keys == ([f"call:{call.id}:rule:{rule_id}:sms:{template_id}"] if queued else [])

@@ -1,5 +1,7 @@
 """The outbox relay: Redis down keeps rows pending; jobs Redis lost are relayed again."""
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import redis
@@ -11,6 +13,7 @@ from core import clock
 from core.db import make_engine, session_factory
 from core.models import Outbox
 from core.outbox import job_id, write
+from core.settings import ROOT
 from tests import factories as f
 from tests.conftest import free_port
 from workers.queues import queue
@@ -75,4 +78,27 @@ def test_a_job_lost_long_ago_is_failed_not_sent_late(db_url, redis_url):
     with Session(engine) as s:
         row = s.scalar(select(Outbox))
         assert row.state == "failed" and "too old" in row.last_error
+    engine.dispose()
+
+
+def test_a_job_that_used_up_its_retries_is_failed_for_good(db_url, redis_url, subprocess_env):
+    """rq gives up on a job that crashed every time; its row must not stay 'relayed'."""
+    engine = make_engine(db_url)
+    _rows(engine, 1)  # workers.maintenance.x does not exist: every run fails
+    conn = redis.Redis.from_url(redis_url)
+    factory = session_factory(db_url)
+    with Session(engine) as s:
+        row_id = s.scalar(select(Outbox.id))
+    queue("calls", conn).enqueue("workers.maintenance.x", 0, "k0", job_id=job_id(row_id))
+    with Session(engine) as s:  # as relay_once leaves it, without its retry policy
+        s.get(Outbox, row_id).state = "relayed"
+        s.get(Outbox, row_id).relayed_at = clock.now()
+        s.commit()
+    subprocess.run([sys.executable, "-m", "scripts.manage", "run", "worker", "--burst"],
+                   cwd=ROOT, env=subprocess_env, capture_output=True, timeout=120)
+    assert requeue_lost(factory, conn, now=clock.now() + LOST_AFTER
+                        + timedelta(minutes=1)) == 0
+    with Session(engine) as s:
+        row = s.get(Outbox, row_id)
+        assert row.state == "failed" and row.finished_at is not None
     engine.dispose()

@@ -78,4 +78,12 @@ def paged(stmt, serialise) -> dict:
             "per_page": per_page, "total": result.total}
 
 
-from webui.api import after_call, calls, notifications, openapi, tasks  # noqa: E402,F401  (routes)
+from webui.api import (  # noqa: E402,F401  (routes)
+    after_call,
+    calls,
+    exports,
+    imports,
+    notifications,
+    openapi,
+    tasks,
+)

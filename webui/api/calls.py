@@ -1,17 +1,30 @@
-"""Call records: query with filters and paging."""
+"""Call records: query with filters and paging.
+
+Besides the simple parameters, `filter` takes a condition group as JSON (core.call_query:
+the same groups the console builds and saves), combined with them by AND.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from flask import jsonify, request
 
+from core import call_query
 from core.enums import Role
 from core.models import Call
 from webui.api import ApiError, bp, paged
 from webui.api import serialise as ser
 from webui.security import require_role, select_visible
 
+FILTER_HELP = (
+    'A condition group as JSON, e.g. {"op": "and", "conditions": [{"field": "grade", '
+    '"op": "in", "value": ["A", "B"]}, {"field": "talk_seconds", "op": "between", '
+    '"value": [60, null]}]}. Fields and operators: ' + "; ".join(
+        f"{name} ({'/'.join(field.ops)})" for name, field in call_query.FIELDS.items())
+    + ". Ranges are [low, high] (either may be null), times ISO 8601 with an offset; "
+      "groups may be nested.")
 EQUALS = {"task_id": int, "status": str, "grade": str, "phone": str, "hangup_side": str,
           "direction": str}
 
@@ -27,6 +40,17 @@ def _aware(name: str) -> datetime | None:
     if value.tzinfo is None:
         raise ApiError(400, "bad_request", f"{name}: include a UTC offset, e.g. +08:00")
     return value
+
+
+def condition_group(raw) -> call_query.Group:
+    """A validated condition group from JSON text or parsed JSON; ApiError 400 otherwise."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        return call_query.validate(data)
+    except json.JSONDecodeError:
+        raise ApiError(400, "invalid_filter", "filter: not valid JSON") from None
+    except call_query.FilterError as exc:
+        raise ApiError(400, "invalid_filter", f"filter: {exc}") from None
 
 
 @bp.get("/calls")
@@ -47,4 +71,6 @@ def list_calls():
         stmt = stmt.where(Call.created_at < until)
     if (min_talk := request.args.get("min_talk_seconds", type=int)) is not None:
         stmt = stmt.where(Call.talk_seconds >= min_talk)
+    if (raw := request.args.get("filter")) is not None:
+        stmt = stmt.where(call_query.where(condition_group(raw)))
     return jsonify(paged(stmt, ser.call))

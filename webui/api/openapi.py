@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from core.call_columns import BY_KEY as CALL_COLUMNS
+from core.call_query import FIELDS as CALL_FILTER_FIELDS
 from core.enums import CallStatus, Direction, Grade, JobState, ScriptMode, TaskEndAction, TaskState
 from webui.api import bp
+from webui.api.calls import FILTER_HELP
 from webui.api.serialise import CALL_FIELDS
 
 
@@ -195,6 +198,20 @@ def document() -> dict:
                 "responses": {"201": _json({"type": "object", "properties": {
                     "added": INT, "duplicates": ARR, "rejected": ARR}}, "Added"),
                     "413": ERROR, "422": ERROR, **ERRORS}}},
+            "/tasks/{task_id}/imports": {"parameters": [TASK_ID], "post": {
+                "summary": "Import numbers from a file (runs as a job; follow its notification)",
+                "operationId": "importNumbers",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"], "properties": {
+                        "file": {"type": "string", "format": "binary", "description":
+                                 ".xlsx, .xls or .csv, header row first, at most 250000 rows"},
+                        "mode": {"type": "string", "enum": ["normal", "fast"], "description":
+                                 "normal checks and de-duplicates; fast stores the numbers "
+                                 "unchecked"},
+                        "shuffle": {"type": "boolean", "description":
+                                    "dial the numbers in random order"}}}}}},
+                "responses": {"202": _json(_ref("Notification"), "Import queued"),
+                              "413": ERROR, "422": ERROR, **ERRORS}}},
             "/calls": {"get": {
                 "summary": "Query call records", "operationId": "listCalls",
                 "parameters": PAGING + [
@@ -203,8 +220,24 @@ def document() -> dict:
                         ("phone", {"type": "string"}), ("hangup_side", {"type": "string"}),
                         ("direction", _enum(Direction)), ("min_talk_seconds", INT),
                         ("since", {"type": "string", "format": "date-time"}),
-                        ("until", {"type": "string", "format": "date-time"}))],
+                        ("until", {"type": "string", "format": "date-time"}))] + [
+                    {"name": "filter", "in": "query", "description": FILTER_HELP,
+                     "content": {"application/json": {"schema": _ref("ConditionGroup")}}}],
                 "responses": {"200": _json(_page_of("Call"), "Calls"), "400": ERROR,
+                              **ERRORS}}},
+            "/calls/exports": {"post": {
+                "summary": "Export call records to xlsx in the background",
+                "operationId": "exportCalls",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "filter": _ref("ConditionGroup"),
+                        "columns": {"type": "array", "minItems": 1,
+                                    "items": {"type": "string", "enum": list(CALL_COLUMNS)},
+                                    "description": "in the order wanted"},
+                        "mask": {"type": "boolean", "default": True, "description":
+                                 "hide the middle digits; false for administrators only"}}}}}},
+                "responses": {"202": _json(_ref("Notification"), "Queued; follow it in "
+                                           "/notifications"), "400": ERROR, "422": ERROR,
                               **ERRORS}}},
             **after_call_paths(),
             "/notifications": {"get": {
@@ -226,6 +259,13 @@ def document() -> dict:
                               "additionalProperties": False},
                 "Task": {"type": "object", "properties": task_props},
                 "Call": {"type": "object", "properties": call_props},
+                "ConditionGroup": {"type": "object", "required": ["conditions"], "properties": {
+                    "op": {"type": "string", "enum": ["and", "or"]},
+                    "conditions": {"type": "array", "items": {"oneOf": [
+                        _ref("ConditionGroup"),
+                        {"type": "object", "required": ["field", "op"], "properties": {
+                            "field": {"type": "string", "enum": list(CALL_FILTER_FIELDS)},
+                            "op": {"type": "string"}, "value": {}}}]}}}},
                 **AFTER_CALL_SCHEMAS,
                 "Notification": {"type": "object", "properties": {
                     "id": INT, "kind": {"type": "string"}, "title": {"type": "string"},

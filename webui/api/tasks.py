@@ -6,21 +6,18 @@ from flask import current_app, jsonify, request
 from sqlalchemy import func
 
 from core.enums import NumberState, Role, TaskState
-from core.models import CallTimeTemplate, Line, Script, Task, TaskNumber, TransferGroup
+from core.models import Task, TaskNumber
 from core.phones import PhoneError, normalise
 from core.redis_conn import publish_task_change
-from core.task_rules import ValidationError, clean_task_fields
+from core.task_rules import ValidationError
 from core.task_service import TaskStateError, number_counts, pause_task, start_task
 from webui.api import ApiError, bp, json_body, paged
 from webui.api import serialise as ser
 from webui.extensions import db
 from webui.security import account_ids, actor, audit, require_role, select_visible
+from webui.tasks.form import clean_for_account
 
 MAX_NUMBERS_PER_REQUEST = 10_000
-REFERENCES = {
-    "line_id": Line, "script_id": Script, "fallback_script_id": Script,
-    "transfer_group_id": TransferGroup, "call_time_template_id": CallTimeTemplate,
-}
 
 
 def _task_or_404(task_id: int) -> Task:
@@ -30,20 +27,11 @@ def _task_or_404(task_id: int) -> Task:
     return task
 
 
-def _clean(data: dict, account_id: int, partial: bool) -> dict:
+def _clean(data: dict, account_id: int, partial: bool, task_id: int | None = None) -> dict:
     try:
-        cleaned = clean_task_fields(data, partial=partial)
+        return clean_for_account(data, account_id, partial=partial, task_id=task_id)
     except ValidationError as exc:
         raise ApiError(422, "validation_error", "invalid task fields", exc.errors) from None
-    bad = {}
-    for field, model in REFERENCES.items():
-        ref = cleaned.get(field)
-        if ref is not None and db.session.scalar(
-                db.select(model.id).where(model.id == ref, model.account_id == account_id)) is None:
-            bad[field] = f"{ref} 不存在"
-    if bad:
-        raise ApiError(422, "validation_error", "invalid task fields", bad)
-    return cleaned
 
 
 @bp.get("/tasks")
@@ -82,7 +70,7 @@ def read_task(task_id: int):
 @require_role(Role.ADMIN, Role.STAFF)
 def update_task(task_id: int):
     task = _task_or_404(task_id)
-    cleaned = _clean(json_body(), task.account_id, partial=True)
+    cleaned = _clean(json_body(), task.account_id, partial=True, task_id=task.id)
     if task.state == TaskState.RUNNING and cleaned.get("max_concurrency", 0) > task.max_concurrency:
         raise ApiError(409, "conflict", "pause the task before raising its concurrency")
     for key, value in cleaned.items():

@@ -165,6 +165,8 @@ def add():
                                next=request.args.get("next", ""))
     form = request.form
     group = get_visible_or_404(BlacklistGroup, form.get("group_id", type=int) or 0)
+    if call is not None and group.account_id != call.account_id:
+        abort(404)  # a call's number goes into a group of the call's own account
     phones = [call.phone] if call else \
         [p for p in re.split(r"[\r\n,，;；]+", form.get("phones", "")) if p.strip()]
     try:
