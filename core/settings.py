@@ -111,6 +111,7 @@ class Settings:
     agents: AgentConf
     dialogue: DialogueConf
     controller_id: str = ""  # names this controller's calls; stable across its restarts
+    demo: str = "ask"  # DEMO: offer the demo account on first start (core/demo)
 
     @property
     def is_sqlite(self) -> bool:
@@ -142,6 +143,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("SIMSWITCH", "auto",
          "Start the FreeSWITCH stand-in: `auto` (when FS_NODES is empty), `yes` or `no`."),
     Spec("SIMSWITCH_SCENARIO", "(built-in)", "Scenario file for simswitch's simulated callees."),
+    Spec("DEMO", "ask",
+         "The demo account (`run all` with simswitch): `ask` on the first start (yes after "
+         "20 s or without a terminal), `yes` (create it when missing) or `no`."),
     Spec("ADMIN_USER", "admin", "Bootstrap administrator created on first start."),
     Spec("ADMIN_PASSWORD", "(generated)",
          "Its password. Empty: generated, printed once and kept in $DATA_DIR/admin_password."),
@@ -439,6 +443,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         agents=_agents(get),
         dialogue=_dialogue(get, data_dir, sub_dir),
         controller_id=get("CONTROLLER_ID") or socket.gethostname(),
+        demo=_choice("DEMO", get("DEMO", "ask"), ("ask", "yes", "no")),
     )
 
 

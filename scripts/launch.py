@@ -2,10 +2,14 @@
 the console, each its own process with its own log in LOG_DIR. Nothing is restarted
 silently: when one process exits, the launcher says which, where its log is, stops the
 others and exits non-zero.
-Ctrl-C (or SIGTERM) stops everything."""
+Ctrl-C (or SIGTERM) stops everything.
+
+On simswitch it also looks after the demo account (core/demo, setting DEMO): offered on the
+first start, its files made again when missing, its agent kept reachable."""
 
 from __future__ import annotations
 
+import select
 import signal
 import subprocess
 import sys
@@ -19,6 +23,7 @@ import redis
 from core.settings import ROOT, Settings
 
 STOP_GRACE = 10.0
+DEMO_QUESTION_S = 20.0  # an unattended first start takes the default (yes) after this
 
 
 @dataclass
@@ -100,6 +105,7 @@ def main(settings: Settings) -> int:
         migrate.upgrade(settings.database_url)
         with session_factory(settings.database_url)() as session:
             login = ensure_admin(session, settings)
+            demo = _demo(session, settings, first_start=login.created)
 
         if settings.simswitch:
             children.append(_spawn("simswitch", settings))
@@ -114,16 +120,109 @@ def main(settings: Settings) -> int:
         print(f"\nConsole: {url}/login", flush=True)
         print(f"  user:     {login.username}")
         print("  password: " + (login.password or "(the ADMIN_PASSWORD you set)"))
+        if demo is not None:
+            from core.demo.content import TASK_NAME
+
+            print(f"Demo:    {url}/login   then AI外呼 → {TASK_NAME} → 开启")
+            print(f"  user:     {demo.username}   (its agent: {demo.agent_username}, "
+                  "人工坐席 → 坐席工作台)")
+            print(f"  password: {demo.password}   (both users)")
         print(f"Logs: {settings.log_dir}   Stop: Ctrl-C\n", flush=True)
+        keeper = _DemoAgent(settings) if demo is not None else None
         while True:
             for child in children:
                 if child.process.poll() is not None:
                     return _failed(children, child.name)
+            if keeper is not None:
+                keeper.tick()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\n[launch] stopping …", file=sys.stderr)
         stop_all(children)
         return 0
+
+
+# -- the demo account (core/demo) -------------------------------------------------------------
+
+def ask_yes(question: str, timeout: float = DEMO_QUESTION_S, stream=None) -> bool:
+    """Ask on the terminal, default yes: an empty answer, no answer within `timeout`, or no
+    terminal at all (an unattended start) all mean yes."""
+    stream = stream or sys.stdin
+    if stream is None or not stream.isatty():
+        print(f"{question} yes (no terminal to ask; DEMO=no skips it)", flush=True)
+        return True
+    print(f"{question} [Y/n] (yes in {timeout:.0f} s) ", end="", flush=True)
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        print("yes")
+        return True
+    return stream.readline().strip().lower() in ("", "y", "yes", "是", "好")
+
+
+def _demo(session, settings: Settings, first_start: bool):
+    """The demo account: created when DEMO=yes, or on the first start when DEMO=ask and the
+    answer is yes; only where simswitch runs (the demo's line exists nowhere else). Its
+    files are made again when missing. Returns its DemoLogin, or None."""
+    from core import demo
+
+    if not settings.simswitch:
+        if settings.demo == "yes":
+            print("[launch] DEMO=yes ignored: the demo runs on simswitch, and FS_NODES "
+                  "names real FreeSWITCH nodes", file=sys.stderr)
+        return None
+    login = demo.login(session, settings)
+    if login is None:
+        demo.clear_stale(settings)
+        wanted = settings.demo == "yes" or (settings.demo == "ask" and first_start and ask_yes(
+            "Create a demo account with a sample campaign (300 numbers on simswitch)?"))
+        if not wanted:
+            return None
+        print("[launch] creating the demo account (audio by espeak-ng) …", flush=True)
+    try:
+        login = demo.create(session, settings)  # an existing one: its missing files only
+    except (demo.DemoError, demo.DemoAudioError) as exc:
+        print(f"[launch] no demo: {exc}", file=sys.stderr)
+        return None
+    if settings.simswitch_scenario is not None:
+        print(f"[launch] SIMSWITCH_SCENARIO is set: simswitch plays that file, so the demo's "
+              f"numbers do not behave as {demo.scenario_path(settings)} says", file=sys.stderr)
+    return login
+
+
+class _DemoAgent:
+    """simswitch has no SIP, so the demo agent's browser phone can never register; its
+    extension is registered in simswitch's scenario. Every few seconds this keeps the agent
+    online-able (phone flag on) so transfers reach it and its screen pops show."""
+
+    PERIOD_S = 2.0
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.next = 0.0
+        self.user_id: int | None = None
+        self.started = False
+
+    def tick(self) -> None:
+        if time.monotonic() < self.next:
+            return
+        self.next = time.monotonic() + self.PERIOD_S
+        from core import demo
+        from core.db import session_factory
+        from core.presence import Presence
+        from core.redis_conn import connect
+
+        try:
+            conn = connect(self.settings.redis_url)
+            if self.started and (self.user_id is None
+                                 or Presence(conn).get(self.user_id).registered):
+                return
+            with session_factory(self.settings.database_url)() as session:
+                # online once per start; later only the phone flag. None: demo removed.
+                self.user_id = demo.agent_ready(conn, session, self.settings,
+                                                online=not self.started)
+            self.started = True
+        except (redis.RedisError, OSError) as exc:
+            print(f"[launch] demo agent presence: {exc}", file=sys.stderr)
 
 
 def _failed(children: list[Child], name: str) -> int:

@@ -106,6 +106,59 @@ def bootstrap():
     click.echo(f"administrator: {login.username}" + (" (created)" if login.created else ""))
 
 
+@cli.group()
+def demo():
+    """The demo account: a sample campaign on simswitch (core/demo)."""
+
+
+@demo.command("create")
+@click.option("--numbers", type=click.IntRange(1, 5000), default=None,
+              help="numbers in the demo task (default 300)")
+def demo_create(numbers):
+    """Create the demo account (or make its missing files again) and print its login."""
+    from core import demo as demo_mod
+    from core import migrate
+    from core.bootstrap import ensure_admin
+
+    settings = settings_or_exit()
+    migrate.upgrade(settings.database_url)
+    with _session() as session:
+        ensure_admin(session, settings)  # the main account comes first, always
+        try:
+            login = demo_mod.create(session, settings, **(
+                {"count": numbers} if numbers else {}))
+        except (demo_mod.DemoError, demo_mod.DemoAudioError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(("created" if login.created else "exists") + f": demo account {login.account_id}")
+    click.echo(f"  user {login.username} / agent {login.agent_username}, "
+               f"password {login.password}")
+    click.echo(f"  simswitch scenario: {demo_mod.scenario_path(settings)}")
+    if login.created:
+        click.echo("  restart simswitch (or scripts/run) so that it loads the demo scenario")
+
+
+@demo.command("remove")
+@click.option("--yes", is_flag=True, help="do not ask")
+@click.option("--wait", "wait_s", type=float, default=120.0, show_default=True,
+              help="seconds to let live demo calls end")
+def demo_remove(yes, wait_s):
+    """Delete the demo account, all its data and its files (nothing else)."""
+    from core import demo as demo_mod
+    from core.redis_conn import connect
+
+    settings = settings_or_exit()
+    with _session() as session:
+        if demo_mod.find(session) is None:
+            click.echo("no demo account")
+            return
+        if not yes:
+            click.confirm("Delete the demo account and everything in it?", abort=True)
+        removed = demo_mod.remove(
+            session, settings, conn=connect(settings.redis_url), wait_s=wait_s,
+            on_wait=lambda n: click.echo(f"waiting for {n} live demo call(s) to end …"))
+    click.echo(f"demo removed: {removed.calls} calls, {removed.files} files")
+
+
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                 "help_option_names": []})
 @click.pass_context
@@ -163,8 +216,13 @@ def run(component, burst):
                 "--esl-port", str(settings.fs_nodes[0].port),
                 "--password", settings.fs_nodes[0].password,
                 "--recordings-dir", str(settings.recordings_dir)]
-        if settings.simswitch_scenario:
-            argv += ["--scenario", str(settings.simswitch_scenario)]
+        from core.demo import scenario_path
+
+        scenario = settings.simswitch_scenario  # else the demo's, while there is a demo
+        if scenario is None and scenario_path(settings).is_file():
+            scenario = scenario_path(settings)
+        if scenario:
+            argv += ["--scenario", str(scenario)]
         os.execv(sys.executable, argv)
 
 

@@ -28,6 +28,9 @@ command -v npm >/dev/null 2>&1 || need_debs+=(nodejs npm)
 command -v espeak-ng >/dev/null 2>&1 || need_debs+=(espeak-ng)  # TTS for variable prompts
 if [ "$dev" = yes ]; then
   command -v chromium >/dev/null 2>&1 || need_debs+=(chromium)
+  # The browser tests' screenshots (kept in docs/) show Chinese: without a CJK font they
+  # would be boxes.
+  fc-list :lang=zh 2>/dev/null | grep -q . || need_debs+=(fonts-wqy-microhei)
 fi
 if [ ${#need_debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
