@@ -172,6 +172,8 @@ def step(call: CallRecord, event: Event, now: float) -> tuple[CallRecord, list[C
     if call.ending:
         if isinstance(event, Timer) and event.name == "wrap_up":
             return _end(call, call.ended_at or now, call.outcome)
+        if isinstance(event, Announcement):  # the handler's verdict (an assistant answered)
+            return replace(call, announcement=event.category), []
         return call, []  # the channel is gone: only the handler's end matters now
 
     if isinstance(event, (Vanished, NotDialled)):

@@ -51,12 +51,14 @@ IDLE_S = 30.0  # how long run() waits for an event before looking again
 UNCONFIRMED = "ORIGINATE_UNCONFIRMED"  # the hang-up cause of an originate with no reply
 
 
-def dial_string(plan: CallPlan) -> str:
+def dial_string(plan: CallPlan, detector: str = "none") -> str:
     """`originate {vars}sofia/gateway/<gw>/<number> &park()` for a plan.
 
     Early media is kept (no ignore_early_media): a 183 with a carrier recording makes the
     job succeed and leaves the leg reading media, where a detector can hear it (CPA.md §5);
-    only CHANNEL_ANSWER counts as answered.
+    only CHANNEL_ANSWER counts as answered. `detector` "tonedetect" starts mod_tonedetect
+    at 183; its verdict comes back as an Announcement and the call machine hangs up, so
+    the module's own hang-up is turned off (the controller knows why the call ended).
     """
     variables = {
         "origination_uuid": plan.uuid,
@@ -71,6 +73,9 @@ def dial_string(plan: CallPlan) -> str:
         "sip_h_X-CC-Task": str(plan.task_id),
         "sip_h_X-CC-Number": str(plan.number_id),
     }
+    if detector == "tonedetect":
+        variables["execute_on_pre_answer"] = "start_tonedetect"
+        variables["tonedetect_autohangup"] = "false"
     if plan.caller_id:
         variables["origination_caller_id_number"] = plan.caller_id
         variables["effective_caller_id_number"] = plan.caller_id
@@ -91,6 +96,7 @@ class DriverServices:
     changed: Callable[[CallRecord], None]  # persist + publish a transition (batched)
     finished: Callable[[CallRecord], None]  # final record, slot release
     handler: AnswerHandler
+    detector: str = "none"  # the early-media detector the switch runs (dial_string)
 
 
 class CallDriver:
@@ -182,7 +188,7 @@ class CallDriver:
     def _originate(self) -> None:
         try:
             link = self.services.link(self.plan.node)
-            link.bgapi(dial_string(self.plan), job_uuid=self.uuid)
+            link.bgapi(dial_string(self.plan, self.services.detector), job_uuid=self.uuid)
         except (LinkDown, KeyError) as exc:
             self.put(NotDialled(self.uuid, str(exc)))
         except EslError as exc:

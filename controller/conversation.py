@@ -41,6 +41,7 @@ from controller.dialogue.events import HungUp, PlaybackStarted, PlaybackStopped
 from controller.dialogue.persist import apply_result
 from controller.dialogue.runtime import AnsweredCall, DialogueResult, run_dialogue
 from controller.dialogue.services import DialogueServices
+from controller.events import Announcement
 from controller.handoff import AnsweredContext, opening_prompt
 from controller.media.hub import start_media
 from controller.transfer.hook import Transfers
@@ -54,6 +55,7 @@ from core.transfer import TransferFailed
 
 log = logging.getLogger(__name__)
 READY_WAIT_S = 30.0
+SCREENED_BY = "智能助理"  # the announcement class an assistant that answered gets
 
 
 def _clock_time(value) -> time | None:
@@ -188,6 +190,11 @@ class Conversations:
                          transfer_group_id=prepared.transfer_group_id),
             control, events, self.hub, self.services)
         self._save(prepared, result)
+        if "assistant" in result.intents:
+            # A call-screening assistant took the call: answered, but nobody was reached
+            # (用户屏蔽, core.call_status.SCREENING).
+            ctx.report(Announcement(ctx.plan.node, ctx.plan.uuid, clock.now().timestamp(),
+                                    category=SCREENED_BY))
         log.info("%s: dialogue ended (%s), grade %s, %d turns", ctx.plan.uuid,
                  result.end_reason, result.grade, len(result.turns))
         if control.bridged is not None and not ctx.stopping:

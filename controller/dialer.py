@@ -80,7 +80,7 @@ class Dialer:
                  reload_s: float = 2.0, cps: float = 30.0, lease_s: float = 30.0,
                  write_every: float = 0.1, cdr_wait_s: float = 120.0,
                  max_per_round: int = 50, node_lost_s: float = 60.0,
-                 presence: Presence | None = None):
+                 presence: Presence | None = None, detector: str = "none"):
         self.store, self.conn, self.links = store, conn, links
         self.presence = presence  # agents' presence, for tasks that depend on agents
         self.handler, self.tick, self.reload_s, self.write_every = handler, tick, reload_s, write_every
@@ -112,7 +112,8 @@ class Dialer:
         self._pubsub = None
         self._last_reload = 0.0
         self.services = DriverServices(link=self._link, changed=self._changed,
-                                       finished=self._on_finished, handler=handler)
+                                       finished=self._on_finished, handler=handler,
+                                       detector=detector)
         self.originated = 0  # counters for logs, tests and the benchmark
         self.vanished = 0
         self.adopted = 0

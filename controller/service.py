@@ -118,6 +118,7 @@ def build(settings: Settings, conn: redis.Redis | None = None,
     report = _reporter(conn)
     links: dict[str, NodeLink] = {}
     dialer_options.setdefault("cps", settings.freeswitch.sessions_per_second)
+    dialer_options.setdefault("detector", settings.cpa_detector)
     dialer = Dialer(store, conn, links, handler=handler, presence=presence, **dialer_options)
     gateways = GatewayReloads(conn, links)
 

@@ -112,6 +112,7 @@ class Settings:
     dialogue: DialogueConf
     controller_id: str = ""  # names this controller's calls; stable across its restarts
     demo: str = "ask"  # DEMO: offer the demo account on first start (core/demo)
+    cpa_detector: str = "none"  # CPA_DETECTOR, `auto` resolved: tonedetect or none
 
     @property
     def is_sqlite(self) -> bool:
@@ -143,6 +144,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("SIMSWITCH", "auto",
          "Start the FreeSWITCH stand-in: `auto` (when FS_NODES is empty), `yes` or `no`."),
     Spec("SIMSWITCH_SCENARIO", "(built-in)", "Scenario file for simswitch's simulated callees."),
+    Spec("CPA_DETECTOR", "auto",
+         "Early-media announcement detector the switch runs (空号/关机 …, CPA.md): "
+         "`tonedetect` (mod_ring_asr's mod_tonedetect, fs_conf/README.md), `none`; `auto`: "
+         "tonedetect on simswitch, none on FreeSWITCH."),
     Spec("DEMO", "ask",
          "The demo account (`run all` with simswitch): `ask` on the first start (yes after "
          "20 s or without a terminal), `yes` (create it when missing) or `no`."),
@@ -444,7 +449,16 @@ def load_settings(environ: Mapping[str, str] | None = None,
         dialogue=_dialogue(get, data_dir, sub_dir),
         controller_id=get("CONTROLLER_ID") or socket.gethostname(),
         demo=_choice("DEMO", get("DEMO", "ask"), ("ask", "yes", "no")),
+        cpa_detector=_cpa_detector(get("CPA_DETECTOR", "auto"), simswitch),
     )
+
+
+def _cpa_detector(raw: str, simswitch: bool) -> str:
+    value = _choice("CPA_DETECTOR", raw, ("auto", "tonedetect", "none"))
+    if value == "auto":
+        # simswitch plays mod_tonedetect; a FreeSWITCH has it only when it was installed.
+        return "tonedetect" if simswitch else "none"
+    return value
 
 
 @cache

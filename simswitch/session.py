@@ -347,8 +347,9 @@ class CallSession:
         )
         self.sleep(seg.end - start)
 
-    def early_media(self, audio: Audio, loops: bool, until: float) -> None:
-        """Carrier announcement or colour ring-back, looped up to ``until`` (simulated)."""
+    def early_media(self, audio: Audio, loops: bool, until: float):
+        """Carrier announcement or colour ring-back, looped up to ``until`` (simulated);
+        returns one play of it (8 kHz samples)."""
         samples = media.load_file(audio.path, self.media.rate) if audio.path else None
         if samples is None:
             samples = media.synth_voice(audio.seconds, self.media.rate, seed=len(audio.text))
@@ -359,3 +360,4 @@ class CallSession:
             t = seg.end
             if not loops:
                 break
+        return samples

@@ -9,7 +9,7 @@ import uuid as uuidlib
 
 import gevent
 
-from simswitch import dialstring
+from simswitch import dialstring, tonedetect
 from simswitch.channel import CAUSE_CODES, CAUSE_TO_SIP, Channel, sip_cause
 from simswitch.events import Event, EventFactory
 from simswitch.session import CallSession, Hangup, Transfer
@@ -213,7 +213,10 @@ class Switch:
         if early is not None and self.clock.now() < deadline:
             self.pre_answer(ch)
             until = min(deadline, t0 + final_after) if final_after is not None else deadline
-            sess.early_media(early, sess.behaviour.early_media_loops, until)
+            played = sess.early_media(early, sess.behaviour.early_media_loops, until)
+            if agent is None and tonedetect.requested(ch.variables):
+                tonedetect.start(self, sess, sess.behaviour.category,
+                                 tonedetect.first_segment_s(played, sess.media.rate))
             if ignore_early.lower() not in ("true", "consume", "ring_ready"):
                 # Early media counts as success by default (originate early_ok).
                 self.group_final(sess, result, code, reason, t0, final_after, deadline)

@@ -148,8 +148,10 @@ class Outcome:
 
 
 # The mix of the demo task. Statuses are what the controller makes of each (controller/
-# README.md, "Call status mapping"): a carrier's 关机 recording followed by 480 reads as
-# 无应答 until an early-media classifier is wired (controller/media/early.py).
+# README.md, "Call status mapping"): the carrier's recordings are recognised by the
+# announcement detector simswitch plays (CPA_DETECTOR), so a 关机 recording followed by a
+# bare 480 reads as 关机, and the call is hung up once it is recognised; an assistant that
+# answers reads as 用户屏蔽.
 OUTCOMES: tuple[Outcome, ...] = (
     Outcome("interested", "接听，有兴趣，转人工", 10, {"result": "answer", "after": 4},
             (Say("是我，你说吧", value=1), Say("可以，我有兴趣", value=2)),
@@ -171,19 +173,20 @@ OUTCOMES: tuple[Outcome, ...] = (
             (Say("喂？是我，你说", value=1), Say("我想想吧", value=2)),
             voice="cmn+f5", noise=True, grade="B"),
     Outcome("assistant", "智能助理代接", 5, {"result": "answer", "after": 8},
-            (Say("您好，我是机主的智能助理，请问您有什么事？", value=1, delay=0.2),), voice="cmn+f1", grade="F"),
+            (Say("您好，我是机主的智能助理，请问您有什么事？", value=1, delay=0.2),), voice="cmn+f1", grade="F",
+            status="screened"),
     Outcome("silent", "接听后不说话", 3, {"result": "answer", "after": 5, "noise_dbfs": -55},
             grade="E"),
     Outcome("busy", "用户正忙（486）", 12, {"result": "busy", "after": 3}, status="busy"),
     Outcome("no_answer", "无人接听（振铃到超时）", 13, {"result": "no_answer"},
             status="no_answer"),
-    Outcome("vacant", "空号（运营商录音 + 404）", 10, {"result": "vacant", "after": 6},
-            status="vacant",
+    Outcome("vacant", "空号（运营商录音 + 404）", 10,
+            {"result": "vacant", "after": 6, "category": "空号"}, status="vacant",
             announcement="对不起，您拨打的号码是空号，请查证后再拨。",
             announcement_en="Sorry, the number you dialed does not exist."),
     Outcome("powered_off", "关机（运营商录音 + 480）", 13,
             {"result": "sip", "sip": 480, "reason_q850": 20, "after": 9, "category": "关机"},
-            status="no_answer",
+            status="powered_off",
             announcement="对不起，您拨打的电话已关机，请稍后再拨。",
             announcement_en="Sorry, the subscriber you dialed is power off."),
 )

@@ -165,6 +165,16 @@ def test_confident_announcement_ends_early_media_and_decides_the_status():
     assert call.status == CallStatus.VACANT
 
 
+def test_an_assistant_heard_by_the_dialogue_screens_the_call_even_after_the_hang_up():
+    bye = hung(cause="NORMAL_CLEARING", answered=True)
+    for order in ((Announcement("fs1", U, 0, category="智能助理"), bye),
+                  (bye, Announcement("fs1", U, 0, category="智能助理"))):
+        call, _, _ = run(Start(U), Answered("fs1", U, 0), *order, HandlerDone(U))
+        assert call.state == CallState.ENDED and call.status == CallStatus.SCREENED
+    call, _, _ = run(Start(U), Answered("fs1", U, 0), bye, HandlerDone(U))
+    assert call.status == CallStatus.ANSWERED
+
+
 def test_unmapped_outcome_keeps_raw_values_and_no_status():
     call, _, _ = run(Start(U), hung(cause="NORMAL_UNSPECIFIED", sip_code=None))
     assert call.status is None and call.outcome.cause == "NORMAL_UNSPECIFIED"

@@ -35,6 +35,13 @@ def test_dial_string_carries_ids_caller_id_timeout_and_headers():
     assert "ignore_early_media" not in s  # early media is kept for detectors
 
 
+def test_dial_string_starts_the_announcement_detector_only_when_asked():
+    assert "tonedetect" not in dial_string(PLAN)
+    s = dial_string(PLAN, "tonedetect")
+    assert "execute_on_pre_answer=start_tonedetect" in s
+    assert "tonedetect_autohangup=false" in s  # the call machine hangs up, knowing why
+
+
 def test_dial_string_quotes_values_with_commas_or_spaces():
     from dataclasses import replace
 

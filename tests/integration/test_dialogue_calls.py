@@ -256,6 +256,22 @@ def test_a_callee_who_hangs_up_mid_dialogue_still_gets_the_rules_of_its_grade(wo
         f"call:{call.id}:rule:{rule_id}:sms:{template_id}"]
 
 
+def test_a_screening_assistant_that_answers_ends_as_screened_with_grade_f(world, voice):
+    line = "您好，我是机主的智能助理，请问您有什么事？"
+    sw = world.simswitch({"13800000001": "c"}, speed=SPEED, outcomes={"c": callee([
+        {"say": voice(line), "after_prompt": 1, "delay": 0.2},
+        {"hangup": True, "after_silence": 3}])})
+    script_id = add_script(world, example_script())
+    task_id, _ = world.seed(["13800000001"], script_id=script_id, started_at=clock.now())
+    world.controller(sw.port, handler=None)
+    finished(world, task_id)
+
+    call = only_call(world, task_id)
+    # answered (and recorded), but by the assistant: 用户屏蔽, not 呼叫成功
+    assert (call.status, call.grade, call.announcement) == ("screened", "F", "智能助理")
+    assert call.answered_at and call.recording_path
+
+
 def test_a_task_that_pauses_when_agents_are_busy_does_not_dial_without_a_free_agent(world):
     sw = world.simswitch({"13800000001": "talk"}, speed=SPEED)
     group_id, _agents = add_group(world, ["1001"])  # offline: nobody is free
