@@ -15,7 +15,7 @@ Each change is published on the agent's channel `cc:agent:<user_id>` as
 {"type": "presence", …} for the agent's console page.
 
 Fields: state, since, registered (0/1), calls, idle_since, missed, reason, call,
-wrap_until, after.
+wrap_until, ring_until, after.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from core import clock as core_clock
 log = logging.getLogger(__name__)
 
 KEY = "cc:presence:{}"
+MAX_RING_S = 180.0  # a claim's longest ring unless the caller says less
 
 
 def agent_channel(user_id: int) -> str:
@@ -89,13 +90,16 @@ class Snapshot:
                 "call": self.call, "wrap_until": self.wrap_until, "after": self.after}
 
 
-# Lua helpers shared by the scripts: the effective state (wrap-up expires by itself).
+# Lua helpers shared by the scripts: the effective state (wrap-up expires by itself, and so
+# does a ringing offer nobody ended — its controller was killed — at its `ring_until`).
 _EFFECTIVE = """
 local function effective(key, now)
   local st = redis.call('HGET', key, 'state') or 'offline'
-  if st == 'wrap_up' then
-    local untl = tonumber(redis.call('HGET', key, 'wrap_until') or '0')
-    if untl <= now then
+  local field = nil
+  if st == 'wrap_up' then field = 'wrap_until' elseif st == 'ringing' then field = 'ring_until' end
+  if field then
+    local untl = tonumber(redis.call('HGET', key, field) or '0')
+    if untl > 0 and untl <= now then
       local after = redis.call('HGET', key, 'after') or ''
       st = 'available'
       if after ~= '' then st = after end
@@ -139,7 +143,8 @@ local now = tonumber(ARGV[2])
 local st = effective(KEYS[1], now)
 if st ~= 'available' then return st end
 if redis.call('HGET', KEYS[1], 'registered') ~= '1' then return 'not_registered' end
-redis.call('HSET', KEYS[1], 'state', 'ringing', 'since', now, 'call', ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'ringing', 'since', now, 'call', ARGV[1],
+           'ring_until', now + tonumber(ARGV[3]))
 return 'ok'
 """
 
@@ -269,10 +274,13 @@ class Presence:
         self._publish_snapshot(user_id)
 
     # --- the transfer runner --------------------------------------------------------------
-    def claim(self, user_id: int, call_uuid: str) -> str:
-        """Atomically move an available, registered agent to ringing for `call_uuid`.
-        Returns 'ok', or why not: the agent's state or 'not_registered'."""
-        out = self._text(self._claim(keys=[KEY.format(user_id)], args=[call_uuid, self._now()]))
+    def claim(self, user_id: int, call_uuid: str, ring_s: float = MAX_RING_S) -> str:
+        """Atomically move an available, registered agent to ringing for `call_uuid`, for at
+        most `ring_s` (the offer's ring timeout and some grace): an offer that was never
+        ended — its controller died — frees the agent then. Returns 'ok', or why not: the
+        agent's state or 'not_registered'."""
+        out = self._text(self._claim(keys=[KEY.format(user_id)],
+                                     args=[call_uuid, self._now(), ring_s]))
         if out == "ok":
             self._publish(user_id, state=str(AgentState.RINGING), call=call_uuid)
         return out

@@ -257,7 +257,10 @@ def _try(link, events, call_uuid, target: Target, group: TransferGroupSpec,
     if target.user_id is not None:
         entry.pop("dial", None)
         try:
-            claim = presence.claim(target.user_id, call_uuid)
+            # Past the runner's own give-up (ring timeout + SLACK_S): only an offer whose
+            # runner died is still ringing then.
+            claim = presence.claim(target.user_id, call_uuid,
+                                   group.ring_timeout_s + 2 * SLACK_S)
         except redis.RedisError as exc:
             claim = f"presence unavailable: {exc}"
         if claim != "ok":  # taken by another controller since the plan, or went away

@@ -68,6 +68,25 @@ def test_full_cycle_with_wrap_up(presence, clock):
     assert presence.claim(1, "c3") == "ok"
 
 
+def test_an_offer_nobody_ended_frees_the_agent_at_its_ring_limit(presence, clock):
+    # its controller was killed while the agent's phone rang: no release ever comes
+    online(presence, 1)
+    assert presence.claim(1, "c1", ring_s=40) == "ok"
+    presence.set_state(1, "break")  # chosen while ringing: applies when the offer ends
+    clock.advance(39)
+    assert presence.get(1).state == AgentState.RINGING
+    assert presence.claim(1, "c2") == "ringing"
+    clock.advance(1)
+    s = presence.get(1)
+    assert (s.state, s.call) == (AgentState.BREAK, "")
+    assert presence.release(1, "c1", Release.MISSED) == ""  # a late runner changes nothing
+    assert presence.get(1).missed == 0
+    online(presence, 1)
+    assert presence.claim(1, "c2", ring_s=40) == "ok" and presence.answered(1, "c2")
+    clock.advance(100)  # a taken call does not expire
+    assert presence.get(1).state == AgentState.IN_CALL
+
+
 def test_unregistered_agent_is_not_offered(presence):
     presence.set_state(1, "available")
     assert presence.claim(1, "c1") == "not_registered"
