@@ -69,7 +69,9 @@ def test_knowledge_question_then_return(tmp_path, voice):
     with Rig(tmp_path, callee(steps)) as rig:
         result = rig.call(script())
     texts = robot_texts(result)
-    assert "十元" in texts[2]  # the knowledge answer …
+    heard = [(t.speaker, t.node, t.text, t.start_ms, t.end_ms, t.interrupted)
+             for t in result.turns]
+    assert "十元" in texts[2], heard  # the knowledge answer …
     assert texts[3] == texts[1]  # … then the offer again
     assert result.turns[-1].node == "bye" and result.grade == "C"
 
