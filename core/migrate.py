@@ -18,6 +18,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def for_dialect(dialect: str):
+    """Alembic's `include_object` for one database: a model object whose DDL is for another
+    database only (`.ddl_if(dialect=…)`, e.g. PostgreSQL's trigram index) is not expected
+    in this one."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        return reflected or only is None or only.dialect in (None, dialect)
+    return include
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 

@@ -150,6 +150,8 @@ def combinations(tasks: list[int]) -> list[tuple[str, dict]]:
         ("task + grade", {"task": tasks[3], "grade": "A"}),
         ("last 7 days + grade A/B", {"call_from": week, "grade": ["A", "B"]}),
         ("phone contains + last 30 days", {"phone": "1388", "call_from": month}),
+        # a fragment few numbers have (the last digits someone remembers): no early rows
+        ("rare phone fragment + 30 days", {"phone": "8000", "call_from": month}),
         ("3 tasks + tag", {"task": tasks[:3], "tags": "有意向"}),
         ("talk >= 60 s + interactions >= 3", {"talk_min": 60, "inter_min": 3}),
         ("grade A + transfer success", {"grade": "A", "transfer": "success"}),

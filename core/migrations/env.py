@@ -3,6 +3,7 @@
 from alembic import context
 
 from core.db import make_engine
+from core.migrate import for_dialect
 from core.models import Base
 
 config = context.config
@@ -21,7 +22,8 @@ def run_online() -> None:
     with engine.connect() as connection:
         # Batch mode rewrites ALTERs as table copies on SQLite; PostgreSQL alters in place.
         context.configure(connection=connection, target_metadata=Base.metadata,
-                          render_as_batch=True, compare_type=True)
+                          render_as_batch=True, compare_type=True,
+                          include_object=for_dialect(connection.dialect.name))
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

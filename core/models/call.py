@@ -24,6 +24,9 @@ class Call(AccountOwned, Base):
         # index alone (i7_records; scripts/bench_records.py).
         Index("ix_call_account_grade_created", "account_id", "grade", "created_at"),
         Index("ix_call_account_status_created", "account_id", "status", "created_at"),
+        # "Number contains" on PostgreSQL (pg_trgm; i7_phone_search): SQLite has no such index.
+        Index("ix_call_phone_trgm", "phone", postgresql_using="gin",
+              postgresql_ops={"phone": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
         # A restarted controller looks up its calls that have not ended.
         Index("ix_call_controller_state", "controller", "state"),
     )

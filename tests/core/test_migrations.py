@@ -12,8 +12,8 @@ from core.models import Base
 def test_migrated_schema_matches_models(any_db_url):
     engine = make_engine(any_db_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        opts = {"compare_type": True, "include_object": migrate.for_dialect(conn.dialect.name)}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     engine.dispose()
     assert diff == []
 
