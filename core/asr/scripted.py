@@ -8,13 +8,20 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+from gevent.event import Event
 
 from core.asr.base import AsrResult
 
+# simswitch says the text when the callee starts speaking, so it is normally there long
+# before the utterance ends; on a loaded machine the event can trail the audio, and the
+# turn would be taken for silence. Like a real recogniser's final, it is waited for.
+TEXT_WAIT_S = 1.0
+
 
 class ScriptedCall:
-    def __init__(self, pending: deque):
+    def __init__(self, pending: deque, arrived: Event):
         self._pending = pending
+        self._arrived = arrived
 
     def begin(self) -> None:
         pass
@@ -26,6 +33,9 @@ class ScriptedCall:
         return "".join(self._pending)
 
     def end(self, timeout: float) -> AsrResult:
+        if not self._pending and TEXT_WAIT_S > 0:
+            self._arrived.clear()
+            self._arrived.wait(min(timeout, TEXT_WAIT_S))
         text = "".join(self._pending)
         self._pending.clear()
         return AsrResult(text)
@@ -39,14 +49,18 @@ class ScriptedRecognizer:
 
     def __init__(self):
         self._pending: dict[str, deque] = {}
+        self._arrived: dict[str, Event] = {}
 
     def hint(self, call_id: str, text: str) -> None:
         if text:
             self._pending.setdefault(call_id, deque()).append(text)
+            self._arrived.setdefault(call_id, Event()).set()
 
     def discard(self, call_id: str) -> None:
         """Forget what was said (speech the robot talked over) or the whole call."""
         self._pending.pop(call_id, None)
+        self._arrived.pop(call_id, None)
 
     def open(self, call_id: str, sample_rate: int) -> ScriptedCall:
-        return ScriptedCall(self._pending.setdefault(call_id, deque()))
+        return ScriptedCall(self._pending.setdefault(call_id, deque()),
+                            self._arrived.setdefault(call_id, Event()))

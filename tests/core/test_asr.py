@@ -77,6 +77,19 @@ def test_scripted_returns_hints_once():
     assert rec.open("c", 8000).end(1).text == ""
 
 
+def test_scripted_waits_a_moment_for_text_that_trails_the_audio():
+    rec = make_recognizer({"kind": "scripted"})
+    call = rec.open("c", 8000)
+    call.begin()
+    gevent.spawn_later(0.2, rec.hint, "c", "这个多少钱")  # the event came after the audio
+    t = gevent.get_hub().loop.now()
+    assert call.end(4).text == "这个多少钱"
+    assert gevent.get_hub().loop.now() - t < 0.5  # as soon as it came
+    t = gevent.get_hub().loop.now()
+    assert rec.open("c", 8000).end(4).text == ""  # nothing came: given up after a second
+    assert 0.9 < gevent.get_hub().loop.now() - t < 2.0
+
+
 def test_unknown_kind():
     with pytest.raises(ValueError):
         make_recognizer({"kind": "nope"})

@@ -14,7 +14,7 @@ from controller.media.hub import MediaHub
 from controller.media.pipeline import CallMedia, StreamConnected, StreamLost, Utterance
 from controller.media.server import MediaServer
 from controller.media.turns import SpeechStarted, TurnSettings
-from core.asr import make_recognizer
+from core.asr import make_recognizer, scripted
 from core.asr import websocket as ws
 from core.dialogue import schema
 from tests.dialogue import audio as A
@@ -199,6 +199,8 @@ def test_a_short_answer_is_heard_wherever_the_frames_fall():
 def test_the_recogniser_decides_what_the_guard_doubts(monkeypatch, verdict, hint, heard):
     A.require_espeak()
     monkeypatch.setattr(turns.TurnDetector, "verdict", lambda self, ended: verdict)
+    # The audio goes in faster than real time here: no waiting for text that never comes.
+    monkeypatch.setattr(scripted, "TEXT_WAIT_S", 0.0)
     events = short_answer_at(0, A.energy_vad(), hint, listen_ms=1000)
     kinds = [type(e).__name__ for e in events]
     if heard:
