@@ -106,8 +106,9 @@ _MISS = object()
 MEMO_SIZE = 4096  # distinct values kept per column: memory stays flat whatever the rows
 
 
-def _memo(work: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`work` worked out once per distinct (hashable) argument, up to MEMO_SIZE of them."""
+def memoised(work: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`work` worked out once per distinct (hashable) argument, up to MEMO_SIZE of them
+    (None results included)."""
     memo: dict = {}
 
     def get(key):
@@ -121,18 +122,9 @@ def _memo(work: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _by_value(work: Callable[[Any], Any], i: int) -> Callable[[Sequence], Any]:
-    """_memo(work) applied to the row's value at `i`, in one call per cell."""
-    memo: dict = {}
-
-    def read(row):
-        key = row[i]
-        out = memo.get(key, _MISS)
-        if out is _MISS:
-            if len(memo) >= MEMO_SIZE:
-                memo.clear()
-            out = memo[key] = work(key)
-        return out
-    return read
+    """memoised(work) applied to the row's value at `i`."""
+    get = memoised(work)
+    return lambda row: get(row[i])
 
 
 def _is_json(attr: str) -> bool:
@@ -302,7 +294,7 @@ def _push_reader(ctx: Context, id_at: int, push_at: int) -> Callable[[Sequence],
     def work(key):
         push, seen = _decode_json(key[0]), key[1]
         return _finish("text", _described("push", push_outcome(push, seen), push, ctx))
-    cell = _memo(work)
+    cell = memoised(work)
     return lambda row: cell((row[push_at], row[id_at] in ctx.seen))
 
 

@@ -26,7 +26,7 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from core import call_query, excel_safe, jobs
-from core.call_columns import MEMO_SIZE, Context, ExportReader, chosen, load_lookups
+from core.call_columns import Context, ExportReader, chosen, load_lookups, memoised
 from core.models import Call, User
 from core.scoping import visible_account_ids
 
@@ -168,22 +168,6 @@ def _number_xml(cell_format):
     return xml
 
 
-def _memoised(xml):
-    memo: dict = {}
-
-    def get(value):
-        out = memo.get(value)
-        if out is None:
-            out = xml(value)
-            if out is None:
-                return None
-            if len(memo) >= MEMO_SIZE:
-                memo.clear()
-            memo[value] = out
-        return out
-    return get
-
-
 class _Rows:
     """Writes a sheet's rows: each cell's value from its reader (text already formula-safe,
     times and durations as serial numbers written as numbers with their format)."""
@@ -197,7 +181,7 @@ class _Rows:
         for col, c in enumerate(columns):
             xml = _text_xml if c.kind == "text" else _number_xml(formats.get(c.kind))
             if c.kind != "time" and (c.by_value or c.needs or c.kind != "text"):
-                xml = _memoised(xml)  # values that repeat down the column
+                xml = memoised(xml)  # values that repeat down the column
             self.xml.append((col, xl_col_to_name(col), xml))
 
     def write(self, first_line: int, rows, readers) -> None:

@@ -370,6 +370,17 @@ def _run_outbox(engine, call_id):
     return rows
 
 
+def _second_is_capped(inproc, gw, first: int, second: int) -> None:
+    """The two calls' SMS rules run: the first is sent, the daily cap stops the second."""
+    _run_outbox(inproc, first)
+    _run_outbox(inproc, second)
+    assert len(gw.sms_ok) == 1
+    with Session(inproc) as s:
+        assert s.get(Call, first).sms["state"] == "success"
+        blocked = s.get(Call, second).sms
+        assert blocked["state"] == "failed" and "daily cap" in blocked["reason"]
+
+
 def test_daily_cap_per_number(inproc):
     with Gateways() as gw:
         with Session(inproc) as s:
@@ -377,13 +388,7 @@ def test_daily_cap_per_number(inproc):
             first = finalise(s, ids).id
             second = finalise(s, ids).id
             s.commit()
-        _run_outbox(inproc, first)
-        _run_outbox(inproc, second)
-        assert len(gw.sms_ok) == 1
-        with Session(inproc) as s:
-            assert s.get(Call, first).sms["state"] == "success"
-            blocked = s.get(Call, second).sms
-            assert blocked["state"] == "failed" and "daily cap" in blocked["reason"]
+        _second_is_capped(inproc, gw, first, second)
 
 
 def test_lead_allocation_through_the_task_rule_and_exactly_once(inproc):
@@ -594,13 +599,7 @@ def test_daily_cap_counts_all_tasks_of_the_account_but_not_other_accounts(inproc
             first = finalise(s, ids).id
             second = finalise(s, {**ids, "task": second_task.id}).id
             s.commit()
-        _run_outbox(inproc, first)
-        _run_outbox(inproc, second)
-        assert len(gw.sms_ok) == 1
-        with Session(inproc) as s:
-            assert s.get(Call, first).sms["state"] == "success"
-            blocked = s.get(Call, second).sms
-            assert blocked["state"] == "failed" and "daily cap" in blocked["reason"]
+        _second_is_capped(inproc, gw, first, second)
 
 
 def test_daily_cap_holds_with_two_workers_at_once(any_db_url, redis_url, tmp_path):
