@@ -17,11 +17,7 @@ category (a colour ring-back) gets no verdict, as the server has no sample for m
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 HOOK = "execute_on_pre_answer"
 APP = "start_tonedetect"
