@@ -30,7 +30,7 @@ from gevent.queue import Empty, Queue
 
 from controller.dialogue import verbs
 from controller.dialogue.control import CallControl, ControlError
-from controller.dialogue.events import Dtmf, ForkFailed, HungUp
+from controller.dialogue.events import CalleeSpeech, Dtmf, ForkFailed, HungUp
 from controller.dialogue.services import DialogueServices
 from controller.media.hub import MediaHub
 from controller.media.pipeline import StreamConnected, StreamLost, Utterance
@@ -115,9 +115,14 @@ class DialogueSession:
 
     # --- events ----------------------------------------------------------------------------
     def _forward(self, main) -> None:
-        """Move the controller's events into the inbox; a hang-up skips the queue."""
+        """Move the controller's events into the inbox; a hang-up skips the queue, and so
+        does simswitch's text of the callee's speech, which goes straight to the recogniser:
+        behind the turn's own events it could come after the utterance it belongs to."""
         while True:
             ev = self.events.get()
+            if isinstance(ev, CalleeSpeech):
+                self.media.hint(ev.text)
+                continue
             if isinstance(ev, HungUp):
                 self.gone = True
                 self.hangup_side = self.hangup_side or ev.side

@@ -15,7 +15,7 @@ import soundfile
 from gevent.queue import Empty
 
 from controller.dialogue.control import ControlError
-from controller.dialogue.events import CalleeSpeech, Dtmf, PlaybackStarted, PlaybackStopped
+from controller.dialogue.events import Dtmf, PlaybackStarted, PlaybackStopped
 from controller.media.pipeline import StreamConnected, StreamLost, Utterance
 from controller.media.turns import BargeIn, NoInput, SpeechStarted
 from core.dialogue.engine import Say
@@ -139,9 +139,6 @@ class HangupVerb:
 
 def handle_common(s, ev) -> bool:
     """Events every verb treats the same; True when `ev` was one of them."""
-    if isinstance(ev, CalleeSpeech):
-        s.media.hint(ev.text)
-        return True
     if isinstance(ev, StreamLost):
         s.reconnect_media()
         return True
