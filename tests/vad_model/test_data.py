@@ -77,7 +77,7 @@ def test_make_clip_labels_and_determinism():
     rng = np.random.default_rng(0)
     utts = [_tone_utt(rng) for _ in range(6)]
     tuples = [(u.x, u.lab) for u in utts]
-    B._init_worker(tuples, tuples, [], [], "train")
+    B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train")
     speech = B.make_clip((7, 1, 32000, "speech", "stationary", (10.0, 20.0), False))
     again = B.make_clip((7, 1, 32000, "speech", "stationary", (10.0, 20.0), False))
     babble = B.make_clip((7, 2, 32000, "noise", "babble", None, False))
@@ -86,3 +86,58 @@ def test_make_clip_labels_and_determinism():
     assert lab.any() and not lab.all()
     np.testing.assert_array_equal(pcm, again[0])  # same (seed, i) -> same clip
     assert not babble[1].any() and meta["kind"] == "speech" and babble[2]["noise"] == "babble"
+
+
+def test_sampling_table_balances_families_and_speakers():
+    groups = (
+        ["asterisk/en"] * 900 + ["asterisk/fr"] * 100 + ["gcin/3.ogg"] * 10 + ["gcin/5.ogg"] * 50
+    )
+    table = B.sampling_table(groups, {"asterisk": 0.5, "gcin": 0.5}, seed=1, size=40_000)
+    drawn = np.array(groups)[table]
+    share = {g: float(np.mean(drawn == g)) for g in set(groups)}
+    for g in groups:  # each family half the draws, each speaker group a quarter
+        assert abs(share[g] - 0.25) < 0.015, share
+    # a pool without family weights (the dev pool) draws every file equally, as before
+    np.testing.assert_array_equal(B.sampling_table(groups, None, seed=1), np.arange(len(groups)))
+
+
+def test_speaker_groups_of_recorded_sources():
+    assert sources.speaker_group("/usr/share/ktuberling/sounds/de/umbrella.ogg") == (
+        "ktuberling",
+        "ktuberling/de",
+    )
+    assert sources.speaker_group("/usr/share/gcin-voice/ogg/ㄅㄚ/5.ogg") == ("gcin", "gcin/5.ogg")
+    assert sources.speaker_group("/usr/share/asterisk/sounds/fr_CA_f_June/digits/1.wav") == (
+        "asterisk",
+        "asterisk/fr_CA_f_June",
+    )
+    assert (
+        sources.speaker_group("/usr/share/ktuberling/sounds/sr@latin/a.ogg")[1] == "ktuberling/sr"
+    )
+    tux = "/usr/share/tuxpaint/stamps/animals/birds/"
+    assert sources.speaker_group(tux + "crow_desc_ru.ogg") == ("tuxpaint", "tuxpaint/ru")
+    assert sources.speaker_group(tux + "crow_desc.ogg") == ("tuxpaint", "tuxpaint/en")
+    assert set(sources.TRAIN_SPEECH_FAMILIES) == {
+        sources.speaker_group(p)[0]
+        for p in [
+            "/usr/share/games/fillets-ng/sound/a/nl/x-m-1.ogg",
+            "/usr/share/ktuberling/sounds/en/a.ogg",
+            "/usr/share/gcin-voice/ogg/a/3.ogg",
+            "/usr/share/asterisk/sounds/en_US_f_Allison/a.wav",
+            tux + "crow_desc_fr.ogg",
+        ]
+    }
+
+
+def test_mandarin_phrases_join_each_speakers_syllables_once():
+    rng = np.random.default_rng(0)
+    syl = {
+        g: [_tone_utt(rng, 0.4).x[800:2400] for _ in range(25)]
+        for g in ("gcin/3.ogg", "gcin/5.ogg")
+    }
+    phrases = B.mandarin_phrases(syl, np.random.default_rng(3))
+    for g in syl:
+        mine = [u for u, grp in phrases if grp == g]
+        assert sum(len(u.x) for u in mine) >= 25 * 1600  # every syllable, plus the gaps
+        assert all(len(u.x) >= 2 * 1600 for u in mine[:-1])  # at least two syllables a phrase
+        assert all(u.lab.mean() > 0.6 for u in mine)  # mostly voiced, gaps short

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
@@ -128,6 +129,39 @@ def _load_file(path):
     return _make_utt(decode(path, max_seconds=12))
 
 
+def mandarin_phrases(syllables: dict[str, list[np.ndarray]], rng) -> list[tuple[Utt, str]]:
+    """Join each speaker's single syllables into 2-10 syllable pseudo-phrases.
+
+    Gaps of 0-60 ms as in fluent speech, now and then a 150-400 ms pause, a random gain per
+    syllable for stress; every syllable used once per speaker."""
+    out = []
+    for group, sylls in sorted(syllables.items()):
+        order = rng.permutation(len(sylls))
+        k = 0
+        while k < len(order):
+            n = int(rng.integers(2, 11))
+            parts = []
+            for j in order[k : k + n]:
+                gap = rng.uniform(0.15, 0.4) if rng.uniform() < 0.1 else rng.uniform(0, 0.06)
+                parts += [np.zeros(int(gap * SR), np.float32), sylls[j] * rng.uniform(0.6, 1.2)]
+            k += n
+            u = _make_utt(np.concatenate(parts[1:]))
+            if u is not None:
+                out.append((u, group))
+    return out
+
+
+def sampling_table(groups: list[str], families: dict[str, float] | None, seed: int, size=50_000):
+    """Indices into the recorded utterances, drawn so that each family gets its weight and
+    each speaker group inside it an equal share; identity when ``families`` is None."""
+    if families is None:
+        return np.arange(len(groups))
+    count = Counter(groups)
+    speakers = Counter(g.split("/")[0] for g in count)  # speaker groups per family
+    w = np.array([families[g.split("/")[0]] / speakers[g.split("/")[0]] / count[g] for g in groups])
+    return np.random.default_rng(seed).choice(len(groups), size=size, p=w / w.sum())
+
+
 def _espeak_one(args):
     voice, seed = args
     rng = np.random.default_rng(seed)
@@ -192,28 +226,47 @@ def _espeak_one(args):
 
 
 def load_corpora(split: str, seed: int, n_espeak: int, workers: int):
-    """Decode the split's speech files, synthesise espeak-ng utterances, decode music."""
+    """Decode the split's speech files, synthesise espeak-ng utterances, decode music.
+
+    Returns (recorded utterances, their speaker groups, espeak-ng utterances, music, sfx)."""
     pool_ = sources.pool(split)
-    cache = CACHE / f"corpus_{split}_{seed}_{n_espeak}.npz"
+    cache = CACHE / f"corpus_{split}_{seed}_{n_espeak}_{len(pool_.speech_files)}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=True)  # our own cache file, written below
         return (
             [Utt(*u) for u in z["real"]],
+            list(z["groups"]),
             [Utt(*u) for u in z["tts"]],
             list(z["music"]),
             list(z["sfx"]),
         )
     rng = np.random.default_rng(seed)
+    syllable_files = [f for f in pool_.speech_files if f.startswith(sources.MANDARIN_SYLLABLES)]
+    files = [f for f in pool_.speech_files if not f.startswith(sources.MANDARIN_SYLLABLES)]
     with Pool(workers) as p:
+        decoded = tqdm(
+            p.imap(_load_file, files, chunksize=8), total=len(files), desc=f"{split}: decode speech"
+        )
         real = [
-            u
-            for u in tqdm(
-                p.imap(_load_file, pool_.speech_files, chunksize=8),
-                total=len(pool_.speech_files),
-                desc=f"{split}: decode speech",
-            )
+            (u, sources.speaker_group(f)[1])
+            for f, u in zip(files, decoded, strict=True)
             if u is not None
         ]
+        syllables: dict[str, list[np.ndarray]] = {}
+        for f, x in zip(
+            syllable_files,
+            tqdm(
+                p.imap(decode, syllable_files, chunksize=16),
+                total=len(syllable_files),
+                desc=f"{split}: decode Mandarin syllables",
+            ),
+            strict=True,
+        ):
+            if len(x) > SUB:
+                syllables.setdefault(sources.speaker_group(f)[1], []).append(x)
+        # its own generator, so the espeak-ng draws below stay those of a pool without syllables
+        real += mandarin_phrases(syllables, np.random.default_rng([seed, 7]))
+        real, groups = [u for u, _ in real], [g for _, g in real]
         jobs = []
         for i in range(n_espeak):
             v = pool_.espeak_voices[rng.integers(len(pool_.espeak_voices))]
@@ -248,9 +301,14 @@ def load_corpora(split: str, seed: int, n_espeak: int, workers: int):
         return arr
 
     np.savez(
-        cache, real=as_tuples(real), tts=as_tuples(tts), music=_objects(music), sfx=_objects(sfx)
+        cache,
+        real=as_tuples(real),
+        groups=np.array(groups),
+        tts=as_tuples(tts),
+        music=_objects(music),
+        sfx=_objects(sfx),
     )
-    return real, tts, music, sfx
+    return real, groups, tts, music, sfx
 
 
 def _objects(items):
@@ -268,14 +326,16 @@ def _decode_long(path):
 _G: dict = {}
 
 
-def _init_worker(real, tts, music, sfx, tone_set):
-    _G.update(real=real, tts=tts, music=music, sfx=sfx, tone_set=tone_set)
+def _init_worker(real, real_table, tts, music, sfx, tone_set):
+    _G.update(real=real, real_table=real_table, tts=tts, music=music, sfx=sfx, tone_set=tone_set)
 
 
 def _utt(rng, used: list | None = None) -> Utt:
     real = rng.uniform() < 0.5 or not _G["tts"] or _G.get("real_only", False)
-    src = _G["real"] if real else _G["tts"]
-    u = src[rng.integers(len(src))]
+    if real:
+        u = _G["real"][_G["real_table"][rng.integers(len(_G["real_table"]))]]
+    else:
+        u = _G["tts"][rng.integers(len(_G["tts"]))]
     if used is not None:
         used.append("recorded" if real else "espeak")
     return Utt(u.x, u.lab) if isinstance(u, Utt) else Utt(*u)
@@ -481,9 +541,9 @@ def plan(split: str, clips: int, seed: int):
 
 
 def build(split: str, clips: int, seed: int, n_espeak: int, workers: int, out: Path) -> Path:
-    real, tts, music, sfx = load_corpora(
-        "dev" if split == "sample" else split, seed, n_espeak, workers
-    )
+    corpus = "dev" if split == "sample" else split
+    real, groups, tts, music, sfx = load_corpora(corpus, seed, n_espeak, workers)
+    real_table = sampling_table(groups, sources.pool(corpus).speech_families, seed)
     if (
         split == "sample"
     ):  # committed: GPL-2 prompts, fillets-ng-data (GPL-2+) music, espeak-ng, synthetic
@@ -494,7 +554,9 @@ def build(split: str, clips: int, seed: int, n_espeak: int, workers: int, out: P
     jobs = plan(split, clips, seed)
     audio, labels, index = [], [], []
     off_a = off_l = 0
-    with Pool(workers, initializer=_init_worker, initargs=(real, tts, music, sfx, tone_set)) as p:
+    with Pool(
+        workers, initializer=_init_worker, initargs=(real, real_table, tts, music, sfx, tone_set)
+    ) as p:
         for job, (pcm, lab, meta) in zip(
             jobs,
             tqdm(

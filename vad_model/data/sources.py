@@ -6,8 +6,8 @@ Two disjoint pools, ``train`` and ``dev``. A third evaluation (not ours) uses th
 
 Apt packages needed to build the data (see README):
     train: asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
-           fillets-ng-data-nl asterisk-moh-opsound-wav singularity-music
-           espeak-ng sox
+           fillets-ng-data-nl ktuberling-data gcin-voice tuxpaint-data asterisk-moh-opsound-wav
+           singularity-music wesnoth-1.16-music extremetuxracer-data espeak-ng sox libsox-fmt-all
     dev:   asterisk-prompt-es-co asterisk-prompt-fr-armelle fillets-ng-data drascula-music
 """
 
@@ -23,10 +23,16 @@ APT_TRAIN = [
     "asterisk-core-sounds-es-wav",
     "asterisk-core-sounds-fr-wav",
     "fillets-ng-data-nl",
+    "ktuberling-data",
+    "gcin-voice",
+    "tuxpaint-data",
     "asterisk-moh-opsound-wav",
     "singularity-music",
+    "wesnoth-1.16-music",
+    "extremetuxracer-data",
     "espeak-ng",
     "sox",
+    "libsox-fmt-all",
 ]
 APT_DEV = [
     "asterisk-prompt-es-co",
@@ -202,11 +208,45 @@ TRAIN_SPEECH_GLOBS = [
     # lines; the rest of the folder holds grunts and other non-speech vocal effects.
     "/usr/share/games/fillets-ng/sound/*/nl/*-[mv]-*.ogg",
     "/usr/share/games/fillets-ng/sound/*/nl/help*.ogg",
+    # ktuberling-data: the toy's words, recorded by its translators in 25 languages (one or
+    # two speakers each): many real voices, short words.
+    "/usr/share/ktuberling/sounds/*/*.ogg",
+    # gcin-voice: every Mandarin syllable (zhuyin) by two native speakers (3.ogg, 5.ogg);
+    # joined into pseudo-phrases by build_dataset (see MANDARIN_SYLLABLES).
+    "/usr/share/gcin-voice/ogg/*/*.ogg",
+    # tuxpaint-data: each stamp's description read aloud, one speaker per language (11, most
+    # with 700-900 lines). Only the *_desc* files: the stamps' other sounds mix animal calls
+    # with spoken names.
+    "/usr/share/tuxpaint/stamps/**/*_desc*.ogg",
 ]
+MANDARIN_SYLLABLES = "/usr/share/gcin-voice/"
+
+# How often each family of recorded speakers is drawn for training, whatever its file count
+# (Allison's thousands of prompts would otherwise drown the other voices). Inside a family
+# each speaker group (see speaker_group) is equally likely, then each of its utterances.
+TRAIN_SPEECH_FAMILIES = {
+    "asterisk": 0.3,
+    "fillets": 0.1,
+    "ktuberling": 0.2,
+    "tuxpaint": 0.2,
+    "gcin": 0.2,
+}
 TRAIN_MUSIC_GLOBS = [
     "/usr/share/asterisk/moh/macroform-*.wav",
     "/usr/share/games/singularity/music/**/*.ogg",
     "/usr/share/games/singularity/music/*.ogg",
+    "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg",  # orchestral, 41 tracks
+    "/usr/share/games/etr/music/*.ogg",  # extremetuxracer-data
+]
+# Impulsive sound effects dropped into street/office noise. Not tuxpaint's spoken prompts
+# (areyousure, giggle, prompt, tuxok, youcannot): voices are never noise-only material.
+TRAIN_SFX_GLOBS = [
+    "/usr/share/games/etr/sounds/*.wav",
+    *(
+        f"/usr/share/tuxpaint/sounds/{name}.wav"
+        for name in "bleep bubble click eraser1 eraser2 fill flip harp keyclick line_end line_start "
+        "mirror return save scroll shrink stamp thick thin typewriterbell".split()
+    ),
 ]
 DEV_MUSIC_GLOBS = [
     "/usr/share/games/fillets-ng/music/*.ogg",
@@ -215,6 +255,21 @@ DEV_MUSIC_GLOBS = [
 DEV_SFX_GLOBS = ["/usr/share/games/fillets-ng/sound/share/*.ogg"]
 
 AUDIO_EXT = (".wav", ".gsm", ".ogg", ".mp3", ".flac", ".mod", ".xm", ".s3m", ".it")
+
+
+def speaker_group(path: str) -> tuple[str, str]:
+    """(family, speaker group) of a recorded speech file, e.g. ("ktuberling", "ktuberling/de")."""
+    if "/ktuberling/sounds/" in path:
+        lang = path.split("/ktuberling/sounds/")[1].split("/")[0].split("@")[0]  # sr@latin: sr
+        return "ktuberling", "ktuberling/" + lang
+    if path.startswith(MANDARIN_SYLLABLES):
+        return "gcin", "gcin/" + os.path.basename(path)
+    if "/tuxpaint/stamps/" in path:
+        lang = os.path.basename(path).rsplit("_desc", 1)[1].removeprefix("_").split(".")[0]
+        return "tuxpaint", "tuxpaint/" + (lang or "en")
+    if "/fillets-ng/" in path:
+        return "fillets", "fillets/nl"
+    return "asterisk", "asterisk/" + path.split("/asterisk/sounds/")[1].split("/")[0]
 
 
 def _expand(globs: list[str], exclude_speech_linux: bool = False) -> list[str]:
@@ -241,6 +296,7 @@ class SourcePool:
     music_files: list[str]
     sfx_files: list[str] = field(default_factory=list)
     tone_set: str = "train"
+    speech_families: dict[str, float] | None = None  # None: every recorded file equally likely
 
 
 def pool(split: str) -> SourcePool:
@@ -250,7 +306,9 @@ def pool(split: str) -> SourcePool:
             speech_files=_expand(TRAIN_SPEECH_GLOBS),
             espeak_voices=[check_voice(v) for v in ESPEAK_TRAIN],
             music_files=_expand(TRAIN_MUSIC_GLOBS),
+            sfx_files=_expand(TRAIN_SFX_GLOBS),
             tone_set="train",
+            speech_families=TRAIN_SPEECH_FAMILIES,
         )
     if split == "dev":
         return SourcePool(
