@@ -29,6 +29,15 @@ from vad_model.network import count_parameters
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
+def _network_weights(path: Path) -> dict:
+    """The plain network's state dict from a Lightning checkpoint or a TorchScript export."""
+    if path.suffix == ".ckpt":
+        # our own Lightning checkpoint (it holds paths and hparams, hence weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        return {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    return torch.jit.load(str(path), map_location="cpu").state_dict()
+
+
 def main(argv: list[str] | None = None) -> Path | None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,7 +64,8 @@ def main(argv: list[str] | None = None) -> Path | None:
         "--init",
         type=Path,
         default=None,
-        help="start from the network weights of this checkpoint (a second stage)",
+        help="start from these network weights: a Lightning checkpoint of ours (a second stage) "
+        "or an exported TorchScript model such as the shipped vad_model/weights/vad.pt",
     )
     ap.add_argument(
         "--export", type=Path, default=None, help="write the best model as TorchScript here"
@@ -69,9 +79,7 @@ def main(argv: list[str] | None = None) -> Path | None:
         lr=a.lr, channels=a.channels, hidden=a.hidden, schedule_epochs=a.schedule_epochs
     )
     if a.init is not None:
-        # our own Lightning checkpoint (it holds paths and hparams, hence weights_only=False)
-        ckpt_in = torch.load(a.init, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt_in["state_dict"])
+        model.net.load_state_dict(_network_weights(a.init))
         print(f"initialised from {a.init}")
     print(f"parameters: {count_parameters(model.net):,}")
     ckpt = ModelCheckpoint(

@@ -141,3 +141,19 @@ def test_mandarin_phrases_join_each_speakers_syllables_once():
         assert sum(len(u.x) for u in mine) >= 25 * 1600  # every syllable, plus the gaps
         assert all(len(u.x) >= 2 * 1600 for u in mine[:-1])  # at least two syllables a phrase
         assert all(u.lab.mean() > 0.6 for u in mine)  # mostly voiced, gaps short
+
+
+def test_babble_snr_floor_moves_only_babble_mixes():
+    rng = np.random.default_rng(0)
+    tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
+    jobs = [(7, i, 32000, "speech", nk, (-5.0, 20.0), False) for i, nk in
+            enumerate(["babble"] * 8 + ["music"] * 4)]  # fmt: skip
+
+    def snrs(floor):
+        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", floor)
+        return [B.make_clip(j)[2]["snr"] for j in jobs]
+
+    plain, floored = snrs(None), snrs(3.0)
+    assert min(plain[:8]) < 3.0 <= min(floored[:8])
+    assert floored[8:] == plain[8:]  # other noises: the very same clips
+    assert all(f >= p for f, p in zip(floored[:8], plain[:8], strict=True))

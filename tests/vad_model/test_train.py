@@ -113,3 +113,13 @@ def test_staged_training_init_and_schedule(tmp_path):
     path = train.main([*common, "--out", str(tmp_path / "runs2"), "--epochs", "1", "--lr", "1e-3",
                        "--init", str(ckpts[0]), "--export", str(tmp_path / "vad.pt")])  # fmt: skip
     assert load_vad(path=path).speech_probs(np.zeros(320, np.int16)).shape == (2,)
+    # a further stage may start from an exported TorchScript file (the shipped weights)
+    exported = train._network_weights(path)
+    staged = train._network_weights(
+        sorted((tmp_path / "runs2" / "checkpoints").glob("vad-*.ckpt"))[0]
+    )
+    assert exported.keys() == staged.keys()
+    assert all(np.allclose(exported[k], staged[k]) for k in exported)
+    again = train.main([*common, "--out", str(tmp_path / "runs3"), "--epochs", "1", "--lr", "1e-4",
+                        "--init", str(path), "--export", str(tmp_path / "vad3.pt")])  # fmt: skip
+    assert load_vad(path=again).speech_probs(np.zeros(320, np.int16)).shape == (2,)

@@ -326,8 +326,16 @@ def _decode_long(path):
 _G: dict = {}
 
 
-def _init_worker(real, real_table, tts, music, sfx, tone_set):
-    _G.update(real=real, real_table=real_table, tts=tts, music=music, sfx=sfx, tone_set=tone_set)
+def _init_worker(real, real_table, tts, music, sfx, tone_set, babble_min_snr=None):
+    _G.update(
+        real=real,
+        real_table=real_table,
+        tts=tts,
+        music=music,
+        sfx=sfx,
+        tone_set=tone_set,
+        babble_min_snr=babble_min_snr,
+    )
 
 
 def _utt(rng, used: list | None = None) -> Utt:
@@ -454,6 +462,11 @@ def make_clip(args):
         else:
             nz, meta["noise"] = _noise(n, rng, noise_kind)
             snr = float(rng.uniform(*snr_range))
+            floor = _G.get("babble_min_snr")
+            if meta["noise"] == "babble" and floor is not None and floor > snr_range[0]:
+                # the same draw mapped onto [floor, high]: the other clips stay as they were
+                lo, hi = snr_range
+                snr = floor + (snr - lo) * (hi - floor) / (hi - lo)
             sp_rms = A.rms(sp.reshape(-1, SUB)[lab10.astype(bool)]) if lab10.any() else 1.0
             x = sp + nz * sp_rms / A.rms(nz) * 10 ** (-snr / 20)
             meta["snr"] = round(snr, 2)
@@ -540,7 +553,15 @@ def plan(split: str, clips: int, seed: int):
     return jobs
 
 
-def build(split: str, clips: int, seed: int, n_espeak: int, workers: int, out: Path) -> Path:
+def build(
+    split: str,
+    clips: int,
+    seed: int,
+    n_espeak: int,
+    workers: int,
+    out: Path,
+    babble_min_snr: float | None = None,
+) -> Path:
     corpus = "dev" if split == "sample" else split
     real, groups, tts, music, sfx = load_corpora(corpus, seed, n_espeak, workers)
     real_table = sampling_table(groups, sources.pool(corpus).speech_families, seed)
@@ -555,7 +576,9 @@ def build(split: str, clips: int, seed: int, n_espeak: int, workers: int, out: P
     audio, labels, index = [], [], []
     off_a = off_l = 0
     with Pool(
-        workers, initializer=_init_worker, initargs=(real, real_table, tts, music, sfx, tone_set)
+        workers,
+        initializer=_init_worker,
+        initargs=(real, real_table, tts, music, sfx, tone_set, babble_min_snr),
     ) as p:
         for job, (pcm, lab, meta) in zip(
             jobs,
@@ -598,6 +621,13 @@ def main(argv=None):
     )
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--espeak", type=int, default=None, help="espeak-ng utterances to synthesise")
+    ap.add_argument(
+        "--babble-min-snr",
+        type=float,
+        default=None,
+        help="train: foreground speech under babble at least this many dB above it (a callee "
+        "drowned by the voices around them contradicts 'background voices are noise')",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
@@ -611,7 +641,7 @@ def main(argv=None):
         a.out = Path(__file__).resolve().parents[1] / "sample"
     clips = a.clips if a.clips is not None else (7000 if a.split == "train" else 1000)
     n_espeak = a.espeak if a.espeak is not None else (1500 if a.split == "train" else 300)
-    build(a.split, clips, seed, n_espeak, a.workers, a.out or CACHE / a.split)
+    build(a.split, clips, seed, n_espeak, a.workers, a.out or CACHE / a.split, a.babble_min_snr)
 
 
 if __name__ == "__main__":
