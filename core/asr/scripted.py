@@ -5,6 +5,7 @@ itself is only listened to by the VAD."""
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 
 import numpy as np
@@ -16,10 +17,12 @@ from core.asr.base import AsrResult
 # before the utterance ends; on a loaded machine the event can trail the audio, and the
 # turn would be taken for silence. Like a real recogniser's final, it is waited for.
 TEXT_WAIT_S = 1.0
+log = logging.getLogger(__name__)
 
 
 class ScriptedCall:
-    def __init__(self, pending: deque, arrived: Event):
+    def __init__(self, call_id: str, pending: deque, arrived: Event):
+        self._call_id = call_id
         self._pending = pending
         self._arrived = arrived
 
@@ -35,7 +38,11 @@ class ScriptedCall:
     def end(self, timeout: float) -> AsrResult:
         if not self._pending and TEXT_WAIT_S > 0:
             self._arrived.clear()
-            self._arrived.wait(min(timeout, TEXT_WAIT_S))
+            if not self._arrived.wait(min(timeout, TEXT_WAIT_S)):
+                # Noise, or simswitch's text trailing its audio by more than the wait: a
+                # test that then misses a turn says which in its captured log.
+                log.info("%s: no callee_speech text within %.1f s of the utterance's end",
+                         self._call_id, TEXT_WAIT_S)
         text = "".join(self._pending)
         self._pending.clear()
         return AsrResult(text)
@@ -62,5 +69,5 @@ class ScriptedRecognizer:
         self._arrived.pop(call_id, None)
 
     def open(self, call_id: str, sample_rate: int) -> ScriptedCall:
-        return ScriptedCall(self._pending.setdefault(call_id, deque()),
+        return ScriptedCall(call_id, self._pending.setdefault(call_id, deque()),
                             self._arrived.setdefault(call_id, Event()))

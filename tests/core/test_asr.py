@@ -77,7 +77,8 @@ def test_scripted_returns_hints_once():
     assert rec.open("c", 8000).end(1).text == ""
 
 
-def test_scripted_waits_a_moment_for_text_that_trails_the_audio():
+def test_scripted_waits_a_moment_for_text_that_trails_the_audio(caplog):
+    caplog.set_level("INFO", logger="core.asr.scripted")
     rec = make_recognizer({"kind": "scripted"})
     call = rec.open("c", 8000)
     call.begin()
@@ -88,6 +89,8 @@ def test_scripted_waits_a_moment_for_text_that_trails_the_audio():
     t = gevent.get_hub().loop.now()
     assert rec.open("c", 8000).end(4).text == ""  # nothing came: given up after a second
     assert 0.9 < gevent.get_hub().loop.now() - t < 2.0
+    assert [r.getMessage() for r in caplog.records] == [
+        "c: no callee_speech text within 1.0 s of the utterance's end"]  # said once, the miss
 
 
 def test_unknown_kind():
