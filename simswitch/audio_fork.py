@@ -24,7 +24,9 @@ from simswitch.websocket import OP_TEXT, WebSocketClient, WebSocketError
 
 log = logging.getLogger(__name__)
 DEFAULT_SUBPROTOCOL = "audio.drachtio.org"
-MAX_BEHIND = 25  # frames (0.5 s) a fork may lag before it skips ahead
+# mod_audio_fork buffers MOD_AUDIO_FORK_BUFFER_SECS of audio (default 2 s, lws_glue.cpp) before
+# it drops any: a fork that lags less than that catches up with every frame.
+MAX_BEHIND = 100  # frames (2 s) a fork may lag before it skips ahead
 USAGE = "-USAGE: <uuid> [start | stop | send_text | pause | resume | graceful-shutdown | stop_play] [wss-url | path] [mono | mixed | stereo] [8k | 16k] [bugname] [metadata]\n"
 EVENT_TYPES = {
     "transcription": "mod_audio_fork::transcription",
@@ -93,6 +95,8 @@ class Fork:
         if self.next_t is None:
             self.next_t = now
         if now - self.next_t > MAX_BEHIND * FRAME_SECONDS:
+            log.warning("%s: audio fork %.1f s behind: %d frames dropped", self.sess.ch.uuid,
+                        now - self.next_t, int((now - self.next_t) / FRAME_SECONDS) - 1)
             self.next_t = now - FRAME_SECONDS
         while self.next_t + FRAME_SECONDS <= now:
             if not self.paused:
