@@ -225,11 +225,10 @@ def _espeak_one(args):
     return _make_utt(np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768)
 
 
-def load_corpora(split: str, seed: int, n_espeak: int, workers: int):
+def load_corpora(split: str, pool_: sources.SourcePool, seed: int, n_espeak: int, workers: int):
     """Decode the split's speech files, synthesise espeak-ng utterances, decode music.
 
     Returns (recorded utterances, their speaker groups, espeak-ng utterances, music, sfx)."""
-    pool_ = sources.pool(split)
     cache = CACHE / f"corpus_{split}_{seed}_{n_espeak}_{len(pool_.speech_files)}.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=True)  # our own cache file, written below
@@ -248,7 +247,7 @@ def load_corpora(split: str, seed: int, n_espeak: int, workers: int):
             p.imap(_load_file, files, chunksize=8), total=len(files), desc=f"{split}: decode speech"
         )
         real = [
-            (u, sources.speaker_group(f)[1])
+            (u, sources.speaker_group(f))
             for f, u in zip(files, decoded, strict=True)
             if u is not None
         ]
@@ -263,7 +262,7 @@ def load_corpora(split: str, seed: int, n_espeak: int, workers: int):
             strict=True,
         ):
             if len(x) > SUB:
-                syllables.setdefault(sources.speaker_group(f)[1], []).append(x)
+                syllables.setdefault(sources.speaker_group(f), []).append(x)
         # its own generator, so the espeak-ng draws below stay those of a pool without syllables
         real += mandarin_phrases(syllables, np.random.default_rng([seed, 7]))
         real, groups = [u for u, _ in real], [g for _, g in real]
@@ -563,8 +562,9 @@ def build(
     babble_min_snr: float | None = None,
 ) -> Path:
     corpus = "dev" if split == "sample" else split
-    real, groups, tts, music, sfx = load_corpora(corpus, seed, n_espeak, workers)
-    real_table = sampling_table(groups, sources.pool(corpus).speech_families, seed)
+    pool_ = sources.pool(corpus)
+    real, groups, tts, music, sfx = load_corpora(corpus, pool_, seed, n_espeak, workers)
+    real_table = sampling_table(groups, pool_.speech_families, seed)
     if (
         split == "sample"
     ):  # committed: GPL-2 prompts, fillets-ng-data (GPL-2+) music, espeak-ng, synthetic

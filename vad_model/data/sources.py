@@ -257,19 +257,20 @@ DEV_SFX_GLOBS = ["/usr/share/games/fillets-ng/sound/share/*.ogg"]
 AUDIO_EXT = (".wav", ".gsm", ".ogg", ".mp3", ".flac", ".mod", ".xm", ".s3m", ".it")
 
 
-def speaker_group(path: str) -> tuple[str, str]:
-    """(family, speaker group) of a recorded speech file, e.g. ("ktuberling", "ktuberling/de")."""
+def speaker_group(path: str) -> str:
+    """``family/speaker`` of a recorded speech file, e.g. "ktuberling/de"; the family (the part
+    before the slash) is a key of TRAIN_SPEECH_FAMILIES."""
     if "/ktuberling/sounds/" in path:
         lang = path.split("/ktuberling/sounds/")[1].split("/")[0].split("@")[0]  # sr@latin: sr
-        return "ktuberling", "ktuberling/" + lang
+        return "ktuberling/" + lang
     if path.startswith(MANDARIN_SYLLABLES):
-        return "gcin", "gcin/" + os.path.basename(path)
+        return "gcin/" + os.path.basename(path)
     if "/tuxpaint/stamps/" in path:
         lang = os.path.basename(path).rsplit("_desc", 1)[1].removeprefix("_").split(".")[0]
-        return "tuxpaint", "tuxpaint/" + (lang or "en")
+        return "tuxpaint/" + (lang or "en")
     if "/fillets-ng/" in path:
-        return "fillets", "fillets/nl"
-    return "asterisk", "asterisk/" + path.split("/asterisk/sounds/")[1].split("/")[0]
+        return "fillets/nl"
+    return "asterisk/" + path.split("/asterisk/sounds/")[1].split("/")[0]
 
 
 def _expand(globs: list[str], exclude_speech_linux: bool = False) -> list[str]:
