@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,21 @@ def test_forbidden_sources_are_refused():
             sources.check_voice(v)
     assert not set(sources.ESPEAK_TRAIN) & set(sources.ESPEAK_DEV)
     assert "cmn" in sources.ESPEAK_TRAIN
+
+
+def test_voiced_game_effects_are_kept_out_of_noise(tmp_path):
+    """Spoken or grunted effects never become noise-only material; the rest of a folder does."""
+    snd = tmp_path / "games/supertux2/sounds"
+    snd.mkdir(parents=True)
+    for name in ["brick.wav", "Excellent.wav", "welldone.ogg", "splash.ogg", "normalize.sh"]:
+        (snd / name).write_bytes(b"")
+    kept = sources._expand([str(snd / "*.*")], exclude=tuple(sources.TRAIN_SFX_VOICES))
+    assert [p.rsplit("/", 1)[1] for p in kept] == ["brick.wav", "splash.ogg"]
+    city = "/usr/share/games/lincity-ng/sounds/"
+    excluded = [city + "ResidentialLow1.wav", city + "School1.wav", city + "Market2.wav"]
+    for path in excluded + [city + "CoalMine1.wav"]:
+        voiced = any(fnmatch.fnmatch(path.lower(), pat) for pat in sources.TRAIN_SFX_VOICES)
+        assert voiced == (path in excluded), path
 
 
 def test_make_clip_labels_and_determinism():

@@ -7,7 +7,9 @@ Two disjoint pools, ``train`` and ``dev``. A third evaluation (not ours) uses th
 Apt packages needed to build the data (see README):
     train: asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav
            fillets-ng-data-nl ktuberling-data gcin-voice tuxpaint-data asterisk-moh-opsound-wav
-           singularity-music wesnoth-1.16-music extremetuxracer-data espeak-ng sox libsox-fmt-all
+           singularity-music wesnoth-1.16-music extremetuxracer-data supertux-data
+           frozen-bubble-data lincity-ng-data minetest-data lbreakout2-data chromium-bsu-data
+           pingus-data espeak-ng sox libsox-fmt-all
     dev:   asterisk-prompt-es-co asterisk-prompt-fr-armelle fillets-ng-data drascula-music
 """
 
@@ -30,6 +32,13 @@ APT_TRAIN = [
     "singularity-music",
     "wesnoth-1.16-music",
     "extremetuxracer-data",
+    "supertux-data",
+    "frozen-bubble-data",
+    "lincity-ng-data",
+    "minetest-data",
+    "lbreakout2-data",
+    "chromium-bsu-data",
+    "pingus-data",
     "espeak-ng",
     "sox",
     "libsox-fmt-all",
@@ -237,16 +246,52 @@ TRAIN_MUSIC_GLOBS = [
     "/usr/share/games/singularity/music/*.ogg",
     "/usr/share/games/wesnoth/1.16/data/core/music/*.ogg",  # orchestral, 41 tracks
     "/usr/share/games/etr/music/*.ogg",  # extremetuxracer-data
+    "/usr/share/games/supertux2/music/*/*.ogg",  # 50 tracks: chiptune, rock, ambient
+    "/usr/share/games/frozen-bubble/snd/*zik*.ogg",
+    "/usr/share/games/lincity-ng/music/default/*.ogg",
+    "/usr/share/games/chromium-bsu/wav/music_*.wav",
 ]
-# Impulsive sound effects dropped into street/office noise. Not tuxpaint's spoken prompts
-# (areyousure, giggle, prompt, tuxok, youcannot): voices are never noise-only material.
+# Sound effects dropped into street/office noise: impacts, footsteps, doors, machines, water,
+# fire, a city's ambient loops. Never a voice (voices are never noise-only material): not
+# tuxpaint's spoken prompts (areyousure, giggle, prompt, tuxok, youcannot), nor the games'
+# spoken or grunted effects (TRAIN_SFX_VOICES), nor lincity-ng's loops of places full of
+# people (residential, market, school...), which may hold voices.
 TRAIN_SFX_GLOBS = [
+    "/usr/share/games/minetest/games/minetest_game/mods/*/sounds/*.ogg",
+    "/usr/share/games/lincity-ng/sounds/*.wav",
+    "/usr/share/games/supertux2/sounds/*.*",
+    "/usr/share/games/frozen-bubble/snd/*.ogg",
+    "/usr/share/games/lbreakout2/sounds/*.wav",
+    "/usr/share/games/chromium-bsu/wav/*.wav",
+    "/usr/share/games/pingus/data/sounds/*.wav",
     "/usr/share/games/etr/sounds/*.wav",
     *(
         f"/usr/share/tuxpaint/sounds/{name}.wav"
         for name in "bleep bubble click eraser1 eraser2 fill flip harp keyclick line_end line_start "
         "mirror return save scroll shrink stamp thick thin typewriterbell".split()
     ),
+]
+TRAIN_SFX_VOICES = [
+    "*/minetest/*/player_damage*",
+    "*/lincity-ng/sounds/residential*",
+    "*/lincity-ng/sounds/market*",
+    "*/lincity-ng/sounds/school*",
+    "*/lincity-ng/sounds/university*",
+    "*/lincity-ng/sounds/health*",
+    "*/lincity-ng/sounds/commune*",
+    "*/lincity-ng/sounds/shanty*",
+    "*/lincity-ng/sounds/monument*",
+    *(
+        f"*/supertux2/sounds/{name}*"
+        for name in "excellent welldone grunts hurt kill yeti mr_tree tree_howling".split()
+    ),
+    *(f"*/frozen-bubble/snd/{name}*" for name in "zik noh hurry chatted snore".split()),
+    *(
+        f"*/lbreakout2/sounds/{name}*"
+        for name in "dammit damn excellent verygood wontgiveup".split()
+    ),
+    "*/chromium-bsu/wav/music_*",
+    *(f"*/pingus/data/sounds/{name}*" for name in "goodidea letsgo ohno yipee".split()),
 ]
 DEV_MUSIC_GLOBS = [
     "/usr/share/games/fillets-ng/music/*.ogg",
@@ -273,11 +318,15 @@ def speaker_group(path: str) -> str:
     return "asterisk/" + path.split("/asterisk/sounds/")[1].split("/")[0]
 
 
-def _expand(globs: list[str], exclude_speech_linux: bool = False) -> list[str]:
+def _expand(
+    globs: list[str], exclude_speech_linux: bool = False, exclude: tuple[str, ...] = ()
+) -> list[str]:
     out: set[str] = set()
     for g in globs:
         for p in glob.glob(g, recursive=True):
             if not os.path.isfile(p) or not p.lower().endswith(AUDIO_EXT):
+                continue
+            if any(fnmatch.fnmatch(p.lower(), pat) for pat in exclude):
                 continue
             if exclude_speech_linux and "/sound/linux/en/" in p:
                 continue  # keyboard sounds: forbidden (and not speech anyway)
@@ -307,7 +356,7 @@ def pool(split: str) -> SourcePool:
             speech_files=_expand(TRAIN_SPEECH_GLOBS),
             espeak_voices=[check_voice(v) for v in ESPEAK_TRAIN],
             music_files=_expand(TRAIN_MUSIC_GLOBS),
-            sfx_files=_expand(TRAIN_SFX_GLOBS),
+            sfx_files=_expand(TRAIN_SFX_GLOBS, exclude=tuple(TRAIN_SFX_VOICES)),
             tone_set="train",
             speech_families=TRAIN_SPEECH_FAMILIES,
         )
