@@ -19,9 +19,11 @@ class VadLitModule(pl.LightningModule):
         channels: int = 128,
         hidden: int = 64,
         schedule_epochs: int | None = None,
+        pos_weight: float = 1.0,
     ) -> None:
         """schedule_epochs: length of the one-cycle LR schedule when it differs from max_epochs
-        (a run cut short on purpose: ``--epochs 2 --schedule-epochs 7``)."""
+        (a run cut short on purpose: ``--epochs 2 --schedule-epochs 7``). pos_weight: weight of
+        the speech frames in the loss; above 1 moves the 0.5 operating point towards recall."""
         super().__init__()
         self.save_hyperparameters()
         self.net = TdnnLstmVad(channels=channels, hidden=hidden)
@@ -34,7 +36,8 @@ class VadLitModule(pl.LightningModule):
         audio, labels = batch
         logits = self.net(audio)
         labels = labels[:, : logits.shape[1]]
-        return F.binary_cross_entropy_with_logits(logits, labels), logits, labels
+        w = torch.tensor(self.hparams.pos_weight, dtype=logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=w), logits, labels
 
     def training_step(self, batch, batch_idx):
         loss, _, _ = self._loss(batch)

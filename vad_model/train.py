@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> Path | None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--channels", type=int, default=128)
     ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument(
+        "--pos-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of speech frames (>1 trades false alarms for recall at threshold 0.5)",
+    )
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit-train-batches", type=float, default=1.0)
@@ -76,7 +82,11 @@ def main(argv: list[str] | None = None) -> Path | None:
     torch.set_num_threads(a.threads)
     dm = VadDataModule(str(a.data), batch_size=a.batch_size, concat=a.concat)
     model = VadLitModule(
-        lr=a.lr, channels=a.channels, hidden=a.hidden, schedule_epochs=a.schedule_epochs
+        lr=a.lr,
+        channels=a.channels,
+        hidden=a.hidden,
+        schedule_epochs=a.schedule_epochs,
+        pos_weight=a.pos_weight,
     )
     if a.init is not None:
         model.net.load_state_dict(_network_weights(a.init))

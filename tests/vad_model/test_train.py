@@ -123,3 +123,28 @@ def test_staged_training_init_and_schedule(tmp_path):
     again = train.main([*common, "--out", str(tmp_path / "runs3"), "--epochs", "1", "--lr", "1e-4",
                         "--init", str(path), "--export", str(tmp_path / "vad3.pt")])  # fmt: skip
     assert load_vad(path=again).speech_probs(np.zeros(320, np.int16)).shape == (2,)
+
+
+def test_pos_weight_weighs_speech_frames_in_the_loss(tmp_path):
+    """``--pos-weight`` reaches the loss: speech frames count w times, noise frames once."""
+    import torch
+    import torch.nn.functional as F
+
+    from vad_model.lightning_module import VadLitModule
+
+    data = tmp_path / "data"
+    _tiny_dataset(data)
+    common = ["--data", str(data), "--batch-size", "4", "--concat", "2", "--threads", "1",
+              "--channels", "16", "--hidden", "8", "--epochs", "1"]  # fmt: skip
+    train.main([*common, "--out", str(tmp_path / "runs"), "--pos-weight", "2.5"])
+    ckpt = sorted((tmp_path / "runs" / "checkpoints").glob("vad-*.ckpt"))[0]
+    model = VadLitModule.load_from_checkpoint(ckpt, weights_only=False).eval()
+    assert model.hparams.pos_weight == 2.5
+    audio = torch.from_numpy(np.load(data / "audio.npy")[: 2 * 8000].astype(np.float32) / 32768)
+    labels = torch.from_numpy(np.load(data / "labels.npy")[:100].astype(np.float32))
+    batch = (audio.reshape(2, 8000), labels.reshape(2, 50))
+    with torch.no_grad():
+        loss, logits, y = model._loss(batch)
+    expected = (2.5 * y * F.softplus(-logits) + (1 - y) * F.softplus(logits)).mean()
+    assert y.any() and not y.all()
+    assert abs(loss.item() - expected.item()) < 1e-5
