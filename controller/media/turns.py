@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 VOICE_HOLD_MS = 400  # how long after a periodic frame other voiced frames still count
+START_GAP_MS = 40  # unvoiced frames a speech start may bridge (the labels bridge < 100 ms)
 
 # Verdicts on an ended utterance (`TurnDetector.verdict`).
 TURN = "turn"
@@ -162,6 +163,7 @@ class TurnDetector:
         self.interruptible = False
         self._in_speech = False
         self._run = 0  # consecutive voiced ms before a start
+        self._gap = 0  # unvoiced ms bridged inside that run
         self._start = 0
         self._last_voice = 0
         self._voiced = 0
@@ -220,9 +222,16 @@ class TurnDetector:
             # (periodic) one, so noise neither starts nor prolongs an utterance.
             voiced = voiced and t_ms - self._last_periodic <= VOICE_HOLD_MS
         if not self._in_speech:
-            self._run = self._run + frame_ms if voiced else 0
+            if voiced:
+                self._run, self._gap = self._run + self._gap + frame_ms, 0  # the gap joins the run
+            elif self._run and self._gap + frame_ms <= START_GAP_MS:
+                # A frame or two under the threshold inside a syllable is the VAD wavering,
+                # not a pause: a short 嗯 must not lose its count to it.
+                self._gap += frame_ms
+            else:
+                self._run, self._gap = 0, 0
             if self._run >= self.s.min_speech_ms:
-                self._in_speech = True
+                self._in_speech, self._gap = True, 0
                 self._start = t_ms + frame_ms - self._run
                 self._last_voice = t_ms + frame_ms
                 self._voiced = self._frames = self._run // frame_ms

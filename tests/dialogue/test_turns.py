@@ -42,6 +42,18 @@ def test_blips_shorter_than_min_speech_are_ignored():
     assert run(det, [0.9] * 7 + [0.0] * 10 + [0.9] * 3 + [0.0] * 10) == []
 
 
+def test_a_speech_start_bridges_a_two_frame_dip():
+    """A VAD wavering for 40 ms inside a short syllable does not restart the start count;
+    a longer gap does (two blips are not one word)."""
+    det = TurnDetector(TurnSettings(min_speech_ms=160, guard=False))
+    starts = [e for _, e in run(det, [0.9] * 5 + [0.3] * 2 + [0.9] * 3 + [0.0] * 20)
+              if isinstance(e, SpeechStarted)]
+    assert len(starts) == 1
+    det = TurnDetector(TurnSettings(min_speech_ms=160, guard=False))
+    assert not [e for _, e in run(det, [0.9] * 5 + [0.3] * 3 + [0.9] * 3 + [0.0] * 20)
+                if isinstance(e, SpeechStarted)]
+
+
 def test_barge_in_only_during_an_interruptible_prompt():
     s = TurnSettings(barge_in_ms=400, min_speech_ms=100, guard=False)
     det = TurnDetector(s)
