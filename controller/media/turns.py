@@ -162,8 +162,8 @@ class TurnDetector:
         self.playing = False
         self.interruptible = False
         self._in_speech = False
-        self._run = 0  # consecutive voiced ms before a start
-        self._gap = 0  # unvoiced ms bridged inside that run
+        self._run = 0  # ms voiced before a start, bridged dips included
+        self._gap = 0  # unvoiced ms of the dip the run is bridging now
         self._start = 0
         self._last_voice = 0
         self._voiced = 0
@@ -231,7 +231,7 @@ class TurnDetector:
             else:
                 self._run, self._gap = 0, 0
             if self._run >= self.s.min_speech_ms:
-                self._in_speech, self._gap = True, 0
+                self._in_speech = True
                 self._start = t_ms + frame_ms - self._run
                 self._last_voice = t_ms + frame_ms
                 self._voiced = self._frames = self._run // frame_ms

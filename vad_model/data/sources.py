@@ -254,8 +254,9 @@ TRAIN_MUSIC_GLOBS = [
 # Sound effects dropped into street/office noise: impacts, footsteps, doors, machines, water,
 # fire, a city's ambient loops. Never a voice (voices are never noise-only material): not
 # tuxpaint's spoken prompts (areyousure, giggle, prompt, tuxok, youcannot), nor the games'
-# spoken or grunted effects (TRAIN_SFX_VOICES), nor lincity-ng's loops of places full of
-# people (residential, market, school...), which may hold voices.
+# spoken or grunted effects, nor lincity-ng's loops of places full of people (residential,
+# market, school...), which may hold voices: TRAIN_SFX_EXCLUDED lists them, and the music
+# tracks that share the effects' folders.
 TRAIN_SFX_GLOBS = [
     "/usr/share/games/minetest/games/minetest_game/mods/*/sounds/*.ogg",
     "/usr/share/games/lincity-ng/sounds/*.wav",
@@ -271,7 +272,7 @@ TRAIN_SFX_GLOBS = [
         "mirror return save scroll shrink stamp thick thin typewriterbell".split()
     ),
 ]
-TRAIN_SFX_VOICES = [
+TRAIN_SFX_EXCLUDED = (
     "*/minetest/*/player_damage*",
     "*/lincity-ng/sounds/residential*",
     "*/lincity-ng/sounds/market*",
@@ -292,7 +293,7 @@ TRAIN_SFX_VOICES = [
     ),
     "*/chromium-bsu/wav/music_*",
     *(f"*/pingus/data/sounds/{name}*" for name in "goodidea letsgo ohno yipee".split()),
-]
+)
 DEV_MUSIC_GLOBS = [
     "/usr/share/games/fillets-ng/music/*.ogg",
     "/usr/share/scummvm/drascula/audio/*.ogg",  # drascula-music
@@ -318,9 +319,9 @@ def speaker_group(path: str) -> str:
     return "asterisk/" + path.split("/asterisk/sounds/")[1].split("/")[0]
 
 
-def _expand(
-    globs: list[str], exclude_speech_linux: bool = False, exclude: tuple[str, ...] = ()
-) -> list[str]:
+def _expand(globs: list[str], exclude: tuple[str, ...] = ()) -> list[str]:
+    """The audio files the globs match, less the ``exclude`` patterns (lower-case fnmatch)
+    and the forbidden sources."""
     out: set[str] = set()
     for g in globs:
         for p in glob.glob(g, recursive=True):
@@ -328,8 +329,6 @@ def _expand(
                 continue
             if any(fnmatch.fnmatch(p.lower(), pat) for pat in exclude):
                 continue
-            if exclude_speech_linux and "/sound/linux/en/" in p:
-                continue  # keyboard sounds: forbidden (and not speech anyway)
             try:
                 out.add(check_path(p))
             except ForbiddenSourceError:
@@ -356,13 +355,13 @@ def pool(split: str) -> SourcePool:
             speech_files=_expand(TRAIN_SPEECH_GLOBS),
             espeak_voices=[check_voice(v) for v in ESPEAK_TRAIN],
             music_files=_expand(TRAIN_MUSIC_GLOBS),
-            sfx_files=_expand(TRAIN_SFX_GLOBS, exclude=tuple(TRAIN_SFX_VOICES)),
+            sfx_files=_expand(TRAIN_SFX_GLOBS, exclude=TRAIN_SFX_EXCLUDED),
             tone_set="train",
             speech_families=TRAIN_SPEECH_FAMILIES,
         )
     if split == "dev":
         return SourcePool(
-            speech_files=_expand(DEV_SPEECH_GLOBS, exclude_speech_linux=True),
+            speech_files=_expand(DEV_SPEECH_GLOBS),
             espeak_voices=[check_voice(v) for v in ESPEAK_DEV],
             music_files=_expand(DEV_MUSIC_GLOBS),
             sfx_files=_expand(DEV_SFX_GLOBS),
