@@ -13,6 +13,8 @@ Metrics, per system, all on 20 ms frames at 8 kHz:
                     the burst's start to 2 frames after its end)
     seg_acc         clip-level accuracy on 1-3 s segments (speech / noise-only); a segment is
                     called speech when >= 200 ms in a row are flagged
+    fa_babble_*     babble false alarms split by 3-4 / 5-8 talkers and bright / dulled (a second
+                    table; the dev index records each babble's make-up)
     rtf / p99_ms    streaming real-time factor and 99th-percentile time per call of the
                     detector's own frame (20 ms ours/webrtc, 32 ms Silero), one thread, in
                     CPU time of the calling thread (other load on the machine excluded)
@@ -49,6 +51,16 @@ TARGETS = {
     "rtf": "<=0.005",
     "p99_ms": "",
     "size_kb": "<2048",
+}
+
+# Babble false alarms by the babble's make-up (a second table): few talkers leave one voice
+# standing out, much like a callee under babble; many blur into a murmur; dulled ones sound
+# distant. Needs the talkers in the dev set's index (built since 2026-12-03).
+BABBLE_MAKEUP = {
+    "fa_babble_3_4_talkers": lambda c: c["babble_talkers"] <= 4,
+    "fa_babble_5_8_talkers": lambda c: c["babble_talkers"] >= 5,
+    "fa_babble_bright": lambda c: not c["babble_dulled"],
+    "fa_babble_dulled": lambda c: c["babble_dulled"],
 }
 
 
@@ -165,10 +177,13 @@ def _time_calls(fn, pcm, step):
 # --------------------------------------------------------------------------- evaluation
 def evaluate_system(sys_, audio, labels, index, threshold: float) -> tuple[dict, tuple]:
     by_subset: dict[str, list] = {}
+    babble = []  # (probabilities, meta) of the babble-only clips, for BABBLE_MAKEUP
     for c in index:
         a, y = clip_arrays(audio, labels, c)
         p = sys_.probs(a)[: len(y)]
         by_subset.setdefault(c["subset"], []).append((p, y[: len(p)]))
+        if c["subset"] == "noise_babble":
+            babble.append((p, c))
     row: dict = {}
     roc = None
     if "mix" in by_subset:
@@ -181,6 +196,10 @@ def evaluate_system(sys_, audio, labels, index, threshold: float) -> tuple[dict,
         clips = by_subset.get(f"noise_{nk}")
         if clips:
             row[f"fa_{nk}"] = float(np.mean(np.concatenate([q for q, _ in clips]) >= threshold))
+    for col, keep in BABBLE_MAKEUP.items():
+        flagged = [p >= threshold for p, c in babble if "babble_talkers" in c and keep(c)]
+        if flagged:
+            row[col] = float(np.mean(np.concatenate(flagged)))
     if "bursts" in by_subset:
         hit = tot = 0
         for p, y in by_subset["bursts"]:
@@ -214,17 +233,19 @@ def build_systems(weights: Path, anchors: bool, energy: bool):
     return systems, skipped
 
 
-def format_table(rows: dict[str, dict]) -> str:
-    cols = [
-        "auc",
-        "f1",
-        *[f"fa_{n}" for n in NOISES],
-        "burst_recall",
-        "seg_acc",
-        "rtf",
-        "p99_ms",
-        "size_kb",
-    ]
+MAIN_COLUMNS = [
+    "auc",
+    "f1",
+    *[f"fa_{n}" for n in NOISES],
+    "burst_recall",
+    "seg_acc",
+    "rtf",
+    "p99_ms",
+    "size_kb",
+]
+
+
+def format_table(rows: dict[str, dict], cols: list[str] = MAIN_COLUMNS) -> str:
     head = "| system | " + " | ".join(cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
     for name, r in rows.items():
@@ -240,7 +261,8 @@ def format_table(rows: dict[str, dict]) -> str:
             else:
                 cells.append(f"{v:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| target | " + " | ".join(TARGETS.get(c, "") for c in cols) + " |")
+    if any(c in TARGETS for c in cols):
+        lines.append("| target | " + " | ".join(TARGETS.get(c, "") for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -300,6 +322,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {s.name}: {time.perf_counter() - t0:.1f} s")
     table = format_table(rows)
     print(table)
+    makeup = [c for c in BABBLE_MAKEUP if any(c in r for r in rows.values())]
+    if makeup:
+        print("\nfalse alarms on babble-only clips by make-up:")
+        print(format_table({n: r for n, r in rows.items() if makeup[0] in r}, makeup))
     if a.roc:
         _plot(rocs, rows, a.roc)
         print(f"ROC plot: {a.roc}")

@@ -104,6 +104,7 @@ def test_make_clip_labels_and_determinism():
     assert lab.any() and not lab.all()
     np.testing.assert_array_equal(pcm, again[0])  # same (seed, i) -> same clip
     assert not babble[1].any() and meta["kind"] == "speech" and babble[2]["noise"] == "babble"
+    assert 3 <= babble[2]["babble_talkers"] <= 8 and isinstance(babble[2]["babble_dulled"], bool)
 
 
 def test_sampling_table_balances_families_and_speakers():

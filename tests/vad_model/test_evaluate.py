@@ -29,6 +29,10 @@ def test_evaluate_sample_ours_only(tmp_path, capsys):
     assert row["auc"] > 0.9
     assert row["fa_tones"] <= 0.1
     assert row["seg_acc"] >= 0.75
+    # the sample's one babble-only clip has 6 talkers, not dulled: it lands in those columns only
+    assert "false alarms on babble-only clips by make-up" in out
+    assert row["fa_babble_5_8_talkers"] == row["fa_babble_bright"] == row["fa_babble"]
+    assert "fa_babble_3_4_talkers" not in row and "fa_babble_dulled" not in row
     assert json.loads((tmp_path / "e.json").read_text())["rows"]
 
 

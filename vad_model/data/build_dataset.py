@@ -348,7 +348,9 @@ def _utt(rng, used: list | None = None) -> Utt:
     return Utt(u.x, u.lab) if isinstance(u, Utt) else Utt(*u)
 
 
-def _babble(n, rng) -> np.ndarray:
+def _babble(n, rng, info: dict | None = None) -> np.ndarray:
+    """3-8 talkers, each a stream of utterances at its own level; ``info`` gets how many
+    and whether they were dulled (the evaluation reports false alarms by both)."""
     k = int(rng.integers(3, 9))
     out = np.zeros(n, np.float32)
     for _ in range(k):
@@ -361,8 +363,11 @@ def _babble(n, rng) -> np.ndarray:
             stream[s0 : s0 + len(seg)] += seg
             pos += len(u.x) + int(rng.integers(0, SR // 4))
         out += stream * 10 ** (rng.uniform(-6, 6) / 20)
-    if rng.uniform() < 0.5:  # distant talkers: duller
+    dull = rng.uniform() < 0.5
+    if dull:  # distant talkers: duller
         out = A.bandpass(out, 100, rng.uniform(1500, 3500), 300)
+    if info is not None:
+        info.update(babble_talkers=k, babble_dulled=bool(dull))
     return A._unit(out)
 
 
@@ -393,8 +398,7 @@ def _street_office(n, rng) -> np.ndarray:
     return x
 
 
-NOISE_FNS = {
-    "babble": _babble,
+NOISE_FNS = {  # and "babble": _babble, which also notes its talkers in the clip's meta
     "music": _music,
     "tones": lambda n, rng: A.tones(n, rng, _G["tone_set"]),
     "stationary": _stationary,
@@ -403,10 +407,10 @@ NOISE_FNS = {
 NOISE_P = {"babble": 0.3, "music": 0.2, "tones": 0.2, "stationary": 0.15, "street_office": 0.15}
 
 
-def _noise(n, rng, kind=None):
+def _noise(n, rng, kind=None, meta: dict | None = None):
     if kind is None:
         kind = rng.choice(list(NOISE_P), p=list(NOISE_P.values()))
-    x = NOISE_FNS[kind](n, rng)
+    x = _babble(n, rng, meta) if kind == "babble" else NOISE_FNS[kind](n, rng)
     if kind != "stationary" and rng.uniform() < 0.3:  # plus a floor of line noise
         x = x + 10 ** (rng.uniform(-40, -15) / 20) * A.colored_noise(n, rng, rng.uniform(0, 2))
     return x.astype(np.float32), str(kind)
@@ -459,7 +463,7 @@ def make_clip(args):
                 99.0,
             )
         else:
-            nz, meta["noise"] = _noise(n, rng, noise_kind)
+            nz, meta["noise"] = _noise(n, rng, noise_kind, meta)
             snr = float(rng.uniform(*snr_range))
             floor = _G.get("babble_min_snr")
             if meta["noise"] == "babble" and floor is not None and floor > snr_range[0]:
@@ -473,7 +477,7 @@ def make_clip(args):
         x = 10 ** (rng.uniform(-90, -45) / 20) * A.colored_noise(n, rng, rng.uniform(0, 2))
         meta["noise"] = "quiet"
     else:
-        x, meta["noise"] = _noise(n, rng, noise_kind)
+        x, meta["noise"] = _noise(n, rng, noise_kind, meta)
     level = rng.uniform(-45, -8) if rng.uniform() < 0.2 else rng.uniform(-30, -10)
     x = x / (A.rms(x) + 1e-9) * 10 ** (level / 20)
     if np.max(np.abs(x)) > 0.99:
