@@ -169,3 +169,43 @@ def test_babble_snr_floor_moves_only_babble_mixes():
     assert min(plain[:8]) < 3.0 <= min(floored[:8])
     assert floored[8:] == plain[8:]  # other noises: the very same clips
     assert all(f >= p for f, p in zip(floored[:8], plain[:8], strict=True))
+
+
+def test_rooms_reverberate_only_the_voices_asked_for():
+    """Far babble puts the background talkers in a room, a near room the callee; the
+    foreground, its labels and every other clip stay the same draws."""
+    rng = np.random.default_rng(0)
+    tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
+    jobs = [
+        (7, i, 32000, "speech", nk, (5.0, 10.0), False)
+        for i, nk in enumerate(["babble", "babble", "music", "stationary"])
+    ]
+    jobs.append((7, 9, 32000, "noise", "music", None, False))  # fmt: skip
+
+    def clips(far, near):
+        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", None, far, near)
+        return [B.make_clip(j) for j in jobs]
+
+    dry, far, near = clips(0.0, 0.0), clips(1.0, 0.0), clips(0.0, 1.0)
+    for (pd, ld, md), (pf, lf, mf) in zip(dry[:2], far[:2], strict=True):
+        assert not md["babble_far"] and mf["babble_far"]
+        np.testing.assert_array_equal(ld, lf)  # the same foreground, the same labels
+        assert md["snr"] == mf["snr"] and md["babble_talkers"] == mf["babble_talkers"]
+        assert not np.array_equal(pd, pf)
+    for (pd, *_), (pf, *_) in zip(dry[2:], far[2:], strict=True):
+        np.testing.assert_array_equal(pd, pf)  # other noises: the very same clips
+    for (pd, ld, md), (pn, ln, mn) in zip(dry[:4], near[:4], strict=True):
+        assert mn.get("near_room") and "near_room" not in md
+        np.testing.assert_array_equal(ld, ln)
+        assert not np.array_equal(pd, pn)
+    np.testing.assert_array_equal(dry[4][0], near[4][0])  # no callee, no room
+
+
+def test_room_impulse_response_has_its_direct_to_reverberant_ratio_and_decays():
+    impulse = np.zeros(16000, np.float32)
+    impulse[0] = 1.0
+    rir = A.room(impulse, np.random.default_rng(5), rt60=(0.5, 0.5), drr_db=(-3.0, -3.0))
+    assert rir[0] == pytest.approx(1.0, abs=1e-5)
+    assert np.sum(rir[1:] ** 2) == pytest.approx(10**0.3, rel=1e-3)  # tail 3 dB above direct
+    tail = rir[1:4000] ** 2  # 0.5 s: 60 dB down by its end
+    assert tail[:400].sum() > 1e4 * tail[-400:].sum()

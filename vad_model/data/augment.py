@@ -220,6 +220,24 @@ def office(n: int, rng: np.random.Generator) -> np.ndarray:
     return _unit(x)
 
 
+def room(
+    x: np.ndarray, rng: np.random.Generator, rt60=(0.3, 0.9), drr_db=(-8.0, 2.0)
+) -> np.ndarray:
+    """A talker a few metres away in a room: the direct sound plus an exponentially decaying
+    diffuse tail (synthetic impulse response) at a direct-to-reverberant ratio in ``drr_db``."""
+    t60 = rng.uniform(*rt60)
+    n = int(t60 * SR)
+    t = np.arange(n) / SR
+    tail = rng.standard_normal(n) * 10 ** (-3 * t / t60)
+    tail[: int(0.002 * SR)] = 0.0  # the first reflections arrive after the direct sound
+    tail *= 10 ** (-rng.uniform(*drr_db) / 20) / np.sqrt(np.sum(tail**2))
+    tail[0] = 1.0
+    m = len(x) + n - 1
+    f = 1 << (m - 1).bit_length()
+    y = np.fft.irfft(np.fft.rfft(x, f) * np.fft.rfft(tail, f), f)[: len(x)]
+    return y.astype(np.float32)
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     """Scale to unit RMS (silence stays silence)."""
     x = np.asarray(x, dtype=np.float64)

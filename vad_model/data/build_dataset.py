@@ -12,7 +12,9 @@ Output (under ``vad_model/.cache/<split>/``, never committed):
 Frame labels: clean foreground speech is cut in 10 ms frames; a frame is speech when its
 energy is within 30 dB of the utterance's 95th-percentile frame; gaps under 100 ms are
 bridged, islands under 30 ms dropped; a 20 ms label is speech if either 10 ms half is.
-Babble (3-8 other talkers mixed) is labelled noise: background voices are noise.
+Babble (3-8 other talkers mixed) is labelled noise: background voices are noise. It is mixed
+dry unless ``--far-babble`` puts a share of it in a reverberant room, as people a few metres
+from the phone are (``--near-room`` does the same, faintly, for the callee).
 """
 
 from __future__ import annotations
@@ -325,7 +327,9 @@ def _decode_long(path):
 _G: dict = {}
 
 
-def _init_worker(real, real_table, tts, music, sfx, tone_set, babble_min_snr=None):
+def _init_worker(
+    real, real_table, tts, music, sfx, tone_set, babble_min_snr=None, far_babble=0.0, near_room=0.0
+):
     _G.update(
         real=real,
         real_table=real_table,
@@ -334,6 +338,8 @@ def _init_worker(real, real_table, tts, music, sfx, tone_set, babble_min_snr=Non
         sfx=sfx,
         tone_set=tone_set,
         babble_min_snr=babble_min_snr,
+        far_babble=far_babble,
+        near_room=near_room,
     )
 
 
@@ -349,8 +355,11 @@ def _utt(rng, used: list | None = None) -> Utt:
 
 
 def _babble(n, rng, info: dict | None = None) -> np.ndarray:
-    """3-8 talkers, each a stream of utterances at its own level; ``info`` gets how many
-    and whether they were dulled (the evaluation reports false alarms by both)."""
+    """3-8 talkers, each a stream of utterances at its own level, in the callee's room (a
+    ``far_babble`` share of clips: reverberant, as people a few metres from the phone are) or
+    mixed dry; ``info`` gets how many, whether dulled or far (the evaluation reports by each)."""
+    room_rng = rng.spawn(1)[0]  # a stream of its own: every other draw stays as it was
+    far = room_rng.uniform() < _G.get("far_babble", 0.0)
     k = int(rng.integers(3, 9))
     out = np.zeros(n, np.float32)
     for _ in range(k):
@@ -362,12 +371,13 @@ def _babble(n, rng, info: dict | None = None) -> np.ndarray:
             seg = u.x[s0 - pos :][: n - s0]
             stream[s0 : s0 + len(seg)] += seg
             pos += len(u.x) + int(rng.integers(0, SR // 4))
-        out += stream * 10 ** (rng.uniform(-6, 6) / 20)
+        g = 10 ** (rng.uniform(-6, 6) / 20)
+        out += (A.room(stream, room_rng) if far else stream) * g
     dull = rng.uniform() < 0.5
     if dull:  # distant talkers: duller
         out = A.bandpass(out, 100, rng.uniform(1500, 3500), 300)
     if info is not None:
-        info.update(babble_talkers=k, babble_dulled=bool(dull))
+        info.update(babble_talkers=k, babble_dulled=bool(dull), babble_far=bool(far))
     return A._unit(out)
 
 
@@ -456,6 +466,10 @@ def make_clip(args):
     if kind in ("speech", "burst", "segment_speech"):
         meta["speech"] = []
         sp, lab10 = _place_speech(n, rng, burst=(kind == "burst"), used=meta["speech"])
+        room_rng = rng.spawn(1)[0]  # a stream of its own: every other draw stays as it was
+        if room_rng.uniform() < _G.get("near_room", 0.0):  # the callee's own room, faintly
+            sp = A.room(sp, room_rng, rt60=(0.2, 0.6), drr_db=(6.0, 15.0))
+            meta["near_room"] = True
         if rng.uniform() < 0.08 and kind == "speech":
             x, meta["noise"], meta["snr"] = (
                 sp + 10 ** (-70 / 20) * rng.standard_normal(n),
@@ -564,6 +578,8 @@ def build(
     workers: int,
     out: Path,
     babble_min_snr: float | None = None,
+    far_babble: float = 0.0,
+    near_room: float = 0.0,
 ) -> Path:
     corpus = "dev" if split == "sample" else split
     pool_ = sources.pool(corpus)
@@ -582,7 +598,17 @@ def build(
     with Pool(
         workers,
         initializer=_init_worker,
-        initargs=(real, real_table, tts, music, sfx, tone_set, babble_min_snr),
+        initargs=(
+            real,
+            real_table,
+            tts,
+            music,
+            sfx,
+            tone_set,
+            babble_min_snr,
+            far_babble,
+            near_room,
+        ),
     ) as p:
         for job, (pcm, lab, meta) in zip(
             jobs,
@@ -632,6 +658,20 @@ def main(argv=None):
         help="train: foreground speech under babble at least this many dB above it (a callee "
         "drowned by the voices around them contradicts 'background voices are noise')",
     )
+    ap.add_argument(
+        "--far-babble",
+        type=float,
+        default=0.0,
+        help="share of babble clips whose talkers are in a reverberant room a few metres from "
+        "the phone rather than mixed dry (README: 'Near and far talkers')",
+    )
+    ap.add_argument(
+        "--near-room",
+        type=float,
+        default=0.0,
+        help="share of the callee's speech clips put faintly in a room of its own (direct sound "
+        "6-15 dB above the reverberation)",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
@@ -645,7 +685,10 @@ def main(argv=None):
         a.out = Path(__file__).resolve().parents[1] / "sample"
     clips = a.clips if a.clips is not None else (7000 if a.split == "train" else 1000)
     n_espeak = a.espeak if a.espeak is not None else (1500 if a.split == "train" else 300)
-    build(a.split, clips, seed, n_espeak, a.workers, a.out or CACHE / a.split, a.babble_min_snr)
+    out = a.out or CACHE / a.split
+    build(
+        a.split, clips, seed, n_espeak, a.workers, out, a.babble_min_snr, a.far_babble, a.near_room
+    )
 
 
 if __name__ == "__main__":
