@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
     makeup = [c for c in BABBLE_MAKEUP if any(c in r for r in rows.values())]
     if makeup:
         print("\nfalse alarms on babble-only clips by make-up:")
-        print(format_table({n: r for n, r in rows.items() if makeup[0] in r}, makeup))
+        print(format_table({n: r for n, r in rows.items() if any(c in r for c in makeup)}, makeup))
     if a.roc:
         _plot(rocs, rows, a.roc)
         print(f"ROC plot: {a.roc}")
