@@ -15,6 +15,8 @@ Metrics, per system, all on 20 ms frames at 8 kHz:
                     called speech when >= 200 ms in a row are flagged
     fa_babble_*     babble false alarms split by 3-4 / 5-8 talkers and bright / dulled (a second
                     table; the dev index records each babble's make-up)
+    seg_speech_found / seg_noise_rejected
+                    seg_acc split by the segment's truth (a third table)
     rtf / p99_ms    streaming real-time factor and 99th-percentile time per call of the
                     detector's own frame (20 ms ours/webrtc, 32 ms Silero), one thread, in
                     CPU time of the calling thread (other load on the machine excluded)
@@ -62,6 +64,8 @@ BABBLE_MAKEUP = {
     "fa_babble_bright": lambda c: not c["babble_dulled"],
     "fa_babble_dulled": lambda c: c["babble_dulled"],
 }
+
+SEG_SPLIT = ["seg_speech_found", "seg_noise_rejected"]
 
 
 # --------------------------------------------------------------------------- data
@@ -208,12 +212,13 @@ def evaluate_system(sys_, audio, labels, index, threshold: float) -> tuple[dict,
         row["burst_recall"] = hit / tot if tot else float("nan")
         row["n_bursts"] = tot
     if "segments" in by_subset:
-        ok = [
-            M.clip_is_speech(p >= threshold) == M.clip_is_speech(y.astype(bool))
-            for p, y in by_subset["segments"]
-        ]
-        row["seg_acc"] = float(np.mean(ok))
-        row["n_segments"] = len(ok)
+        truth = np.array([M.clip_is_speech(y.astype(bool)) for _, y in by_subset["segments"]])
+        called = np.array([M.clip_is_speech(p >= threshold) for p, _ in by_subset["segments"]])
+        row["seg_acc"] = float(np.mean(truth == called))
+        row["n_segments"] = len(truth)
+        if truth.any() and not truth.all():  # which way the segment decision errs
+            row["seg_speech_found"] = float(np.mean(called[truth]))
+            row["seg_noise_rejected"] = float(np.mean(~called[~truth]))
     return row, roc
 
 
@@ -322,10 +327,14 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {s.name}: {time.perf_counter() - t0:.1f} s")
     table = format_table(rows)
     print(table)
-    makeup = [c for c in BABBLE_MAKEUP if any(c in r for r in rows.values())]
-    if makeup:
-        print("\nfalse alarms on babble-only clips by make-up:")
-        print(format_table({n: r for n, r in rows.items() if any(c in r for c in makeup)}, makeup))
+    for title, cols in (
+        ("false alarms on babble-only clips by make-up", list(BABBLE_MAKEUP)),
+        ("segments over 1 s: speech ones called speech, noise-only ones called noise", SEG_SPLIT),
+    ):
+        cols = [c for c in cols if any(c in r for r in rows.values())]
+        if cols:
+            print(f"\n{title}:")
+            print(format_table({n: r for n, r in rows.items() if any(c in r for c in cols)}, cols))
     if a.roc:
         _plot(rocs, rows, a.roc)
         print(f"ROC plot: {a.roc}")

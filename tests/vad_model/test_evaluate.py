@@ -33,7 +33,23 @@ def test_evaluate_sample_ours_only(tmp_path, capsys):
     assert "false alarms on babble-only clips by make-up" in out
     assert row["fa_babble_5_8_talkers"] == row["fa_babble_bright"] == row["fa_babble"]
     assert "fa_babble_3_4_talkers" not in row and "fa_babble_dulled" not in row
+    # the segment accuracy splits into speech segments found and noise-only ones rejected
+    segments = [c for c in _index(SAMPLE) if c["subset"] == "segments"]
+    n_speech = sum(c["kind"] != "noise" for c in segments)
+    assert 0 < n_speech < len(segments) == row["n_segments"]
+    assert "speech ones called speech, noise-only ones called noise" in out
+    assert row["seg_acc"] == pytest.approx(
+        (
+            row["seg_speech_found"] * n_speech
+            + row["seg_noise_rejected"] * (len(segments) - n_speech)
+        )
+        / len(segments)
+    )
     assert json.loads((tmp_path / "e.json").read_text())["rows"]
+
+
+def _index(data_dir):
+    return json.loads((data_dir / "index.json").read_text())["clips"]
 
 
 @pytest.mark.skipif(
