@@ -129,6 +129,7 @@ def test_speaker_groups_of_recorded_sources():
     tux = "/usr/share/tuxpaint/stamps/animals/birds/"
     assert sources.speaker_group(tux + "crow_desc_ru.ogg") == "tuxpaint/ru"
     assert sources.speaker_group(tux + "crow_desc.ogg") == "tuxpaint/en"
+    assert sources.speaker_group("/usr/share/klettres/pt_BR/syllab/ba.ogg") == "klettres/pt_BR"
     assert set(sources.TRAIN_SPEECH_FAMILIES) == {
         sources.speaker_group(p).split("/")[0]
         for p in [
@@ -137,6 +138,7 @@ def test_speaker_groups_of_recorded_sources():
             "/usr/share/gcin-voice/ogg/a/3.ogg",
             "/usr/share/asterisk/sounds/en_US_f_Allison/a.wav",
             tux + "crow_desc_fr.ogg",
+            "/usr/share/klettres/de/alpha/a.ogg",
         ]
     }
 
@@ -162,7 +164,7 @@ def test_babble_snr_floor_moves_only_babble_mixes():
             enumerate(["babble"] * 8 + ["music"] * 4)]  # fmt: skip
 
     def snrs(floor):
-        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", floor)
+        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", B.Mixing(floor))
         return [B.make_clip(j)[2]["snr"] for j in jobs]
 
     plain, floored = snrs(None), snrs(3.0)
@@ -183,7 +185,8 @@ def test_rooms_reverberate_only_the_voices_asked_for():
     jobs.append((7, 9, 32000, "noise", "music", None, False))  # fmt: skip
 
     def clips(far, near):
-        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", None, far, near)
+        mixing = B.Mixing(far_babble=far, near_room=near)
+        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", mixing)
         return [B.make_clip(j) for j in jobs]
 
     dry, far, near = clips(0.0, 0.0), clips(1.0, 0.0), clips(0.0, 1.0)
@@ -209,3 +212,35 @@ def test_room_impulse_response_has_its_direct_to_reverberant_ratio_and_decays():
     assert np.sum(rir[1:] ** 2) == pytest.approx(10**0.3, rel=1e-3)  # tail 3 dB above direct
     tail = rir[1:4000] ** 2  # 0.5 s: 60 dB down by its end
     assert tail[:400].sum() > 1e4 * tail[-400:].sum()
+
+
+def test_water_joins_only_street_and_office_noise():
+    rng = np.random.default_rng(0)
+    tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
+    jobs = [(7, i, 32000, kind, nk, (5.0, 10.0) if kind == "speech" else None, False)
+            for i, (kind, nk) in enumerate([("noise", "street_office"), ("speech", "street_office"),
+                                            ("noise", "music"), ("speech", "babble")])]  # fmt: skip
+
+    def clips(water):
+        B._init_worker(
+            tuples, np.arange(len(tuples)), tuples, [], [], "train", B.Mixing(water=water)
+        )
+        return [B.make_clip(j) for j in jobs]
+
+    dry, wet = clips(0.0), clips(1.0)
+    for (pd, ld, _), (pw, lw, _) in zip(dry[:2], wet[:2], strict=True):
+        np.testing.assert_array_equal(ld, lw)
+        assert not np.array_equal(pd, pw)
+    for (pd, *_), (pw, *_) in zip(dry[2:], wet[2:], strict=True):
+        np.testing.assert_array_equal(pd, pw)
+
+
+def test_water_is_bursts_of_bubbles_ringing_between_270_hz_and_2_2_khz():
+    x = A.water(4 * 8000, np.random.default_rng(5))
+    frames = x[: len(x) // 256 * 256].reshape(-1, 256)
+    spec = np.abs(np.fft.rfft(frames * np.hanning(256), axis=1))
+    loud = (frames**2).mean(axis=1) > 0.5  # frames with a bubble ringing, not the hiss alone
+    peak_hz = spec[loud].argmax(axis=1) * 8000 / 256
+    assert loud.mean() > 0.2
+    assert np.mean((peak_hz > 250) & (peak_hz < 2300 * 1.6)) > 0.9  # the glide ends higher
+    assert np.median(peak_hz) < 2300

@@ -14,7 +14,8 @@ energy is within 30 dB of the utterance's 95th-percentile frame; gaps under 100 
 bridged, islands under 30 ms dropped; a 20 ms label is speech if either 10 ms half is.
 Babble (3-8 other talkers mixed) is labelled noise: background voices are noise. It is mixed
 dry unless ``--far-babble`` puts a share of it in a reverberant room, as people a few metres
-from the phone are (``--near-room`` does the same, faintly, for the callee).
+from the phone are (``--near-room`` does the same, faintly, for the callee). ``--water`` adds
+bubbling water to a share of the street/office noise. All three are off for the dev set.
 """
 
 from __future__ import annotations
@@ -327,9 +328,21 @@ def _decode_long(path):
 _G: dict = {}
 
 
-def _init_worker(
-    real, real_table, tts, music, sfx, tone_set, babble_min_snr=None, far_babble=0.0, near_room=0.0
-):
+@dataclass(frozen=True)
+class Mixing:
+    """Optional changes to how training clips are mixed; all off builds the dev and sample
+    sets as they have always been (each draws from a stream of its own when on)."""
+
+    babble_min_snr: float | None = None  # callee under babble at least this many dB above it
+    far_babble: float = 0.0  # share of babble clips whose talkers are in a reverberant room
+    near_room: float = 0.0  # share of the callee's speech clips faintly in a room
+    water: float = 0.0  # share of street/office clips with bubbling or pouring water
+
+
+AS_BUILT = Mixing()
+
+
+def _init_worker(real, real_table, tts, music, sfx, tone_set, mixing: Mixing = AS_BUILT):
     _G.update(
         real=real,
         real_table=real_table,
@@ -337,9 +350,7 @@ def _init_worker(
         music=music,
         sfx=sfx,
         tone_set=tone_set,
-        babble_min_snr=babble_min_snr,
-        far_babble=far_babble,
-        near_room=near_room,
+        mixing=mixing,
     )
 
 
@@ -359,7 +370,7 @@ def _babble(n, rng, info: dict | None = None) -> np.ndarray:
     ``far_babble`` share of clips: reverberant, as people a few metres from the phone are) or
     mixed dry; ``info`` gets how many, whether dulled or far (the evaluation reports by each)."""
     room_rng = rng.spawn(1)[0]  # a stream of its own: every other draw stays as it was
-    far = room_rng.uniform() < _G.get("far_babble", 0.0)
+    far = room_rng.uniform() < _G["mixing"].far_babble
     k = int(rng.integers(3, 9))
     out = np.zeros(n, np.float32)
     for _ in range(k):
@@ -405,6 +416,9 @@ def _street_office(n, rng) -> np.ndarray:
             s = _G["sfx"][rng.integers(len(_G["sfx"]))][:n]
             p = int(rng.integers(0, n - len(s) + 1))
             x[p : p + len(s)] += A._unit(s) * rng.uniform(0.5, 2)
+    water_rng = rng.spawn(1)[0]  # a stream of its own: every other draw stays as it was
+    if water_rng.uniform() < _G["mixing"].water:  # a kettle, a tap, an aquarium nearby
+        x = x + A.water(n, water_rng) * water_rng.uniform(0.5, 2)
     return x
 
 
@@ -467,7 +481,7 @@ def make_clip(args):
         meta["speech"] = []
         sp, lab10 = _place_speech(n, rng, burst=(kind == "burst"), used=meta["speech"])
         room_rng = rng.spawn(1)[0]  # a stream of its own: every other draw stays as it was
-        if room_rng.uniform() < _G.get("near_room", 0.0):  # the callee's own room, faintly
+        if room_rng.uniform() < _G["mixing"].near_room:  # the callee's own room, faintly
             sp = A.room(sp, room_rng, rt60=(0.2, 0.6), drr_db=(6.0, 15.0))
             meta["near_room"] = True
         if rng.uniform() < 0.08 and kind == "speech":
@@ -479,7 +493,7 @@ def make_clip(args):
         else:
             nz, meta["noise"] = _noise(n, rng, noise_kind, meta)
             snr = float(rng.uniform(*snr_range))
-            floor = _G.get("babble_min_snr")
+            floor = _G["mixing"].babble_min_snr
             if meta["noise"] == "babble" and floor is not None and floor > snr_range[0]:
                 # the same draw mapped onto [floor, high]: the other clips stay as they were
                 lo, hi = snr_range
@@ -577,9 +591,7 @@ def build(
     n_espeak: int,
     workers: int,
     out: Path,
-    babble_min_snr: float | None = None,
-    far_babble: float = 0.0,
-    near_room: float = 0.0,
+    mixing: Mixing = AS_BUILT,
 ) -> Path:
     corpus = "dev" if split == "sample" else split
     pool_ = sources.pool(corpus)
@@ -605,9 +617,7 @@ def build(
             music,
             sfx,
             tone_set,
-            babble_min_snr,
-            far_babble,
-            near_room,
+            mixing,
         ),
     ) as p:
         for job, (pcm, lab, meta) in zip(
@@ -672,6 +682,12 @@ def main(argv=None):
         help="share of the callee's speech clips put faintly in a room of its own (direct sound "
         "6-15 dB above the reverberation)",
     )
+    ap.add_argument(
+        "--water",
+        type=float,
+        default=0.0,
+        help="share of street/office noise clips with bubbling or pouring water in them",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
@@ -686,9 +702,8 @@ def main(argv=None):
     clips = a.clips if a.clips is not None else (7000 if a.split == "train" else 1000)
     n_espeak = a.espeak if a.espeak is not None else (1500 if a.split == "train" else 300)
     out = a.out or CACHE / a.split
-    build(
-        a.split, clips, seed, n_espeak, a.workers, out, a.babble_min_snr, a.far_babble, a.near_room
-    )
+    mixing = Mixing(a.babble_min_snr, a.far_babble, a.near_room, a.water)
+    build(a.split, clips, seed, n_espeak, a.workers, out, mixing)
 
 
 if __name__ == "__main__":
