@@ -241,6 +241,6 @@ def test_water_is_bursts_of_bubbles_ringing_between_270_hz_and_2_2_khz():
     spec = np.abs(np.fft.rfft(frames * np.hanning(256), axis=1))
     loud = (frames**2).mean(axis=1) > 0.5  # frames with a bubble ringing, not the hiss alone
     peak_hz = spec[loud].argmax(axis=1) * 8000 / 256
-    assert loud.mean() > 0.2
+    assert 0.2 < loud.mean() < 0.8  # bubbling, then quiet, then bubbling again
     assert np.mean((peak_hz > 250) & (peak_hz < 2300 * 1.6)) > 0.9  # the glide ends higher
     assert np.median(peak_hz) < 2300

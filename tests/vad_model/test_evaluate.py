@@ -34,7 +34,7 @@ def test_evaluate_sample_ours_only(tmp_path, capsys):
     assert row["fa_babble_5_8_talkers"] == row["fa_babble_bright"] == row["fa_babble"]
     assert "fa_babble_3_4_talkers" not in row and "fa_babble_dulled" not in row
     # the segment accuracy splits into speech segments found and noise-only ones rejected
-    segments = [c for c in _index(SAMPLE) if c["subset"] == "segments"]
+    segments = [c for c in evaluate.load_eval_set(SAMPLE)[2] if c["subset"] == "segments"]
     n_speech = sum(c["kind"] != "noise" for c in segments)
     assert 0 < n_speech < len(segments) == row["n_segments"]
     assert "speech ones called speech, noise-only ones called noise" in out
@@ -46,10 +46,6 @@ def test_evaluate_sample_ours_only(tmp_path, capsys):
         / len(segments)
     )
     assert json.loads((tmp_path / "e.json").read_text())["rows"]
-
-
-def _index(data_dir):
-    return json.loads((data_dir / "index.json").read_text())["clips"]
 
 
 @pytest.mark.skipif(

@@ -229,14 +229,14 @@ def water(n: int, rng: np.random.Generator) -> np.ndarray:
     a VAD trained on hiss and knocks alone takes for a voice.
     """
     out = 0.05 * colored_noise(n, rng, rng.uniform(0.5, 1.5))
-    rate = rng.uniform(3, 80)  # bubbles per second while bubbling: a slow gurgle to a pour
+    step = max(1, int(SR / rng.uniform(3, 80)))  # samples per bubble: a slow gurgle to a pour
     edges = np.r_[0, np.cumsum(rng.exponential(rng.uniform(0.2, 1.5), 63) * SR).astype(int)]
     gate = np.zeros(n, bool)  # bubbling comes in bursts, the first from the start
     for a, b in zip(edges[::2], edges[1::2], strict=True):
         gate[a:b] = True
     r_lo, r_hi = sorted(rng.uniform(np.log(1.5e-3), np.log(12e-3), 2))
-    for p in np.flatnonzero(gate)[:: max(1, int(SR / rate))]:
-        p = int(p + rng.integers(0, max(1, int(SR / rate))))
+    for p in np.flatnonzero(gate)[::step]:
+        p = int(p + rng.integers(0, step))
         r = np.exp(rng.uniform(r_lo, r_hi))
         f0 = 3.26 / r
         d = 0.043 * f0 + 0.0014 * f0**1.5  # 1/s

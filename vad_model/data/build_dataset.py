@@ -331,7 +331,7 @@ _G: dict = {}
 @dataclass(frozen=True)
 class Mixing:
     """Optional changes to how training clips are mixed; all off builds the dev and sample
-    sets as they have always been (each draws from a stream of its own when on)."""
+    sets as they have always been (none of them moves another draw of a clip)."""
 
     babble_min_snr: float | None = None  # callee under babble at least this many dB above it
     far_babble: float = 0.0  # share of babble clips whose talkers are in a reverberant room
