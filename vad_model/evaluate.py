@@ -15,8 +15,10 @@ Metrics, per system, all on 20 ms frames at 8 kHz:
                     called speech when >= 200 ms in a row are flagged
     fa_babble_*     babble false alarms split by 3-4 / 5-8 talkers and bright / dulled (a second
                     table; the dev index records each babble's make-up)
+    fa_lead_*       babble false alarms by how far the frame's loudest talker stands over the
+                    others together (a third table, from the set's babble_lead.npy)
     seg_speech_found / seg_noise_rejected
-                    seg_acc split by the segment's truth (a third table)
+                    seg_acc split by the segment's truth (a fourth table)
     rtf / p99_ms    streaming real-time factor and 99th-percentile time per call of the
                     detector's own frame (20 ms ours/webrtc, 32 ms Silero), one thread, in
                     CPU time of the calling thread (other load on the machine excluded)
@@ -64,6 +66,15 @@ BABBLE_MAKEUP = {
     "fa_babble_bright": lambda c: not c["babble_dulled"],
     "fa_babble_dulled": lambda c: c["babble_dulled"],
 }
+# Babble false alarms by how far, in that 20 ms frame, the loudest background talker stands over
+# the others together (a third table). Where it leads by >= 0 dB the frame sounds like a callee at
+# >= 0 dB SNR under babble, which the mixes label speech: the labels contradict each other there.
+# Needs babble_lead.npy beside the dev set (built since 2026-12-04).
+BABBLE_LEAD_DB = {
+    "fa_lead_under_0db": (-np.inf, 0.0),
+    "fa_lead_0_6db": (0.0, 6.0),
+    "fa_lead_6db_up": (6.0, np.inf),
+}
 
 SEG_SPLIT = ["seg_speech_found", "seg_noise_rejected"]
 
@@ -83,6 +94,31 @@ def load_eval_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         if sr != 8000:
             raise ValueError(f"sample rate {sr}, expected 8000")
     return audio, labels, index
+
+
+def load_babble_lead(data_dir: Path) -> np.ndarray | None:
+    """Per-frame lead of the loudest babble talker (dB, NaN outside babble), aligned with the
+    labels; None for sets built before it was recorded."""
+    path = Path(data_dir) / "babble_lead.npy"
+    return np.load(path) if path.exists() else None
+
+
+def babble_lead_shares(lead: np.ndarray, index: list[dict]) -> dict[str, float]:
+    """Share of the babble-only frames in each BABBLE_LEAD_DB band (silent frames left out);
+    empty without babble-only clips."""
+    clips = [_clip_lead(lead, c) for c in index if c["subset"] == "noise_babble"]
+    frames = np.concatenate(clips or [np.zeros(0, np.float32)])
+    frames = frames[~np.isnan(frames)]
+    if not len(frames):
+        return {}
+    return {
+        col.removeprefix("fa_"): float(np.mean((frames >= lo) & (frames < hi)))
+        for col, (lo, hi) in BABBLE_LEAD_DB.items()
+    }
+
+
+def _clip_lead(lead: np.ndarray, c: dict) -> np.ndarray:
+    return np.asarray(lead[c["offset"] // FRAME : c["offset"] // FRAME + c["frames"]], np.float32)
 
 
 def clip_arrays(audio, labels, c):
@@ -179,7 +215,9 @@ def _time_calls(fn, pcm, step):
 
 
 # --------------------------------------------------------------------------- evaluation
-def evaluate_system(sys_, audio, labels, index, threshold: float) -> tuple[dict, tuple]:
+def evaluate_system(
+    sys_, audio, labels, index, threshold: float, lead: np.ndarray | None = None
+) -> tuple[dict, tuple]:
     by_subset: dict[str, list] = {}
     babble = []  # (probabilities, meta) of the babble-only clips, for BABBLE_MAKEUP
     for c in index:
@@ -204,6 +242,13 @@ def evaluate_system(sys_, audio, labels, index, threshold: float) -> tuple[dict,
         flagged = [p >= threshold for p, c in babble if "babble_talkers" in c and keep(c)]
         if flagged:
             row[col] = float(np.mean(np.concatenate(flagged)))
+    if lead is not None and babble:
+        flagged = np.concatenate([p >= threshold for p, _ in babble])
+        frame_lead = np.concatenate([_clip_lead(lead, c)[: len(p)] for p, c in babble])
+        for col, (lo, hi) in BABBLE_LEAD_DB.items():
+            band = (frame_lead >= lo) & (frame_lead < hi)
+            if band.any():
+                row[col] = float(np.mean(flagged[band]))
     if "bursts" in by_subset:
         hit = tot = 0
         for p, y in by_subset["bursts"]:
@@ -291,6 +336,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(1)
     audio, labels, index = load_eval_set(a.data)
+    lead = load_babble_lead(a.data)
     hours = sum(c["frames"] for c in index) * FRAME / 8000 / 3600
     print(f"eval set {a.data}: {len(index)} clips, {hours:.2f} h")
     systems, skipped = build_systems(a.weights, not a.no_anchors, a.energy)
@@ -314,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows[s.name], rocs[s.name] = row, roc
             print(f"  {s.name}: quality metrics reused from {anchor_cache}")
             continue
-        row, roc = evaluate_system(s, audio, labels, index, a.threshold)
+        row, roc = evaluate_system(s, audio, labels, index, a.threshold, lead)
         if speech_clip is not None:
             row["rtf"], row["p99_ms"] = s.speed(speech_clip)
         if anchor_cache and not isinstance(s, Ours):
@@ -327,8 +373,13 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {s.name}: {time.perf_counter() - t0:.1f} s")
     table = format_table(rows)
     print(table)
+    shares = babble_lead_shares(lead, index) if lead is not None else {}
+    lead_title = "false alarms on babble-only frames by the loudest talker's lead over the rest"
+    if shares:
+        lead_title += " (frames: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()) + ")"
     for title, cols in (
         ("false alarms on babble-only clips by make-up", list(BABBLE_MAKEUP)),
+        (lead_title, list(BABBLE_LEAD_DB)),
         ("segments over 1 s: speech ones called speech, noise-only ones called noise", SEG_SPLIT),
     ):
         cols = [c for c in cols if any(c in r for r in rows.values())]
@@ -342,6 +393,7 @@ def main(argv: list[str] | None = None) -> dict:
         "data": str(a.data),
         "threshold": a.threshold,
         "rows": rows,
+        "babble_lead_shares": shares,
         "skipped": skipped,
         "table": table,
     }

@@ -204,6 +204,32 @@ def test_rooms_reverberate_only_the_voices_asked_for():
     np.testing.assert_array_equal(dry[4][0], near[4][0])  # no callee, no room
 
 
+def test_lead_of_the_loudest_talker_per_frame():
+    powers = np.array([[1.0, 0.0, 4.0], [0.1, 0.0, 1.0], [0.1, 0.0, 1.0]])
+    lead = B._lead_db(powers)
+    assert lead[0] == pytest.approx(10 * np.log10(1 / 0.2), abs=0.01)
+    assert np.isnan(lead[1])  # nobody talks
+    assert lead[2] == pytest.approx(10 * np.log10(4 / 2), abs=0.01)
+    assert B._lead_db(np.array([[1.0], [0.0]]))[0] == 40  # one talks alone
+
+
+def test_babble_records_how_far_its_loudest_talker_leads():
+    """Each frame of a babble gets its loudest talker's lead; few talkers leave one of them
+    louder than the rest together more often than many do."""
+    rng = np.random.default_rng(0)
+    tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
+    B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train")
+    leads: dict[int, list[float]] = {}
+    for i in range(80):
+        info: dict = {}
+        B._babble(32000, np.random.default_rng([3, i]), info)
+        assert info["babble_lead"].shape == (200,)
+        lead = info["babble_lead"].astype(np.float32)
+        leads.setdefault(info["babble_talkers"], []).append(np.nanmean(lead >= 0))
+    few, many = leads[3] + leads[4], leads[7] + leads[8]  # share of frames one talker leads
+    assert np.mean(few) > np.mean(many) + 0.15
+
+
 def test_room_impulse_response_has_its_direct_to_reverberant_ratio_and_decays():
     impulse = np.zeros(16000, np.float32)
     impulse[0] = 1.0

@@ -33,6 +33,13 @@ def test_evaluate_sample_ours_only(tmp_path, capsys):
     assert "false alarms on babble-only clips by make-up" in out
     assert row["fa_babble_5_8_talkers"] == row["fa_babble_bright"] == row["fa_babble"]
     assert "fa_babble_3_4_talkers" not in row and "fa_babble_dulled" not in row
+    # its frames by the loudest talker's lead: the bands' false alarms add back to the whole
+    shares = res["babble_lead_shares"]
+    assert sum(shares.values()) == pytest.approx(1.0) and len(shares) == 3
+    assert "by the loudest talker's lead over the rest" in out
+    assert sum(
+        shares[col.removeprefix("fa_")] * row.get(col, 0.0) for col in evaluate.BABBLE_LEAD_DB
+    ) == pytest.approx(row["fa_babble"])
     # the segment accuracy splits into speech segments found and noise-only ones rejected
     segments = [c for c in evaluate.load_eval_set(SAMPLE)[2] if c["subset"] == "segments"]
     n_speech = sum(c["kind"] != "noise" for c in segments)

@@ -7,6 +7,8 @@ Output (under ``vad_model/.cache/<split>/``, never committed):
     audio.npy   int16, all clips concatenated (8 kHz)
     labels.npy  uint8, one label per 20 ms frame (1 = foreground speech), from the clean
                 speech before mixing
+    babble_lead.npy  float16 per 20 ms frame: where the clip holds babble, how far its loudest
+                talker stands over the others together (dB); NaN elsewhere
     index.json  one entry per clip: offset/frames/kind/noise/snr/effects/subset
 
 Frame labels: clean foreground speech is cut in 10 ms frames; a frame is speech when its
@@ -368,11 +370,13 @@ def _utt(rng, used: list | None = None) -> Utt:
 def _babble(n, rng, info: dict | None = None) -> np.ndarray:
     """3-8 talkers, each a stream of utterances at its own level, in the callee's room (a
     ``far_babble`` share of clips: reverberant, as people a few metres from the phone are) or
-    mixed dry; ``info`` gets how many, whether dulled or far (the evaluation reports by each)."""
+    mixed dry; ``info`` gets how many, whether dulled or far, and each frame's lead of its
+    loudest talker (``_lead_db``; the evaluation reports by each)."""
     room_rng = rng.spawn(1)[0]  # a stream of its own: every other draw stays as it was
     far = room_rng.uniform() < _G["mixing"].far_babble
     k = int(rng.integers(3, 9))
     out = np.zeros(n, np.float32)
+    powers = []
     for _ in range(k):
         stream = np.zeros(n, np.float32)
         pos = int(rng.integers(-SR, SR // 2))
@@ -383,13 +387,32 @@ def _babble(n, rng, info: dict | None = None) -> np.ndarray:
             stream[s0 : s0 + len(seg)] += seg
             pos += len(u.x) + int(rng.integers(0, SR // 4))
         g = 10 ** (rng.uniform(-6, 6) / 20)
-        out += (A.room(stream, room_rng) if far else stream) * g
+        talker = (A.room(stream, room_rng) if far else stream) * g
+        powers.append(np.mean(talker[: n // FRAME * FRAME].reshape(-1, FRAME) ** 2, axis=1))
+        out += talker
     dull = rng.uniform() < 0.5
     if dull:  # distant talkers: duller
         out = A.bandpass(out, 100, rng.uniform(1500, 3500), 300)
     if info is not None:
-        info.update(babble_talkers=k, babble_dulled=bool(dull), babble_far=bool(far))
+        info.update(
+            babble_talkers=k,
+            babble_dulled=bool(dull),
+            babble_far=bool(far),
+            babble_lead=_lead_db(np.stack(powers)),
+        )
     return A._unit(out)
+
+
+def _lead_db(powers: np.ndarray) -> np.ndarray:
+    """Per 20 ms frame, how far the loudest talker stands over the others together (dB), from
+    the talkers' frame powers (talkers x frames); 40 where one talks alone, NaN where all are
+    silent (40 dB under the loudest frame). At >= 0 dB a voice is as loud against the rest as a
+    callee at >= 0 dB SNR against babble, which the mixes label speech."""
+    loudest = powers.max(axis=0)
+    rest = powers.sum(axis=0) - loudest
+    lead = np.minimum(10 * np.log10(np.maximum(loudest, 1e-20) / np.maximum(rest, 1e-20)), 40.0)
+    lead[loudest < 1e-4 * loudest.max(initial=0.0)] = np.nan
+    return lead.astype(np.float16)
 
 
 def _music(n, rng) -> np.ndarray:
@@ -605,7 +628,7 @@ def build(
     tts = [(u.x, u.lab) for u in tts]
     tone_set = "train" if split == "train" else "dev"
     jobs = plan(split, clips, seed)
-    audio, labels, index = [], [], []
+    audio, labels, index, leads = [], [], [], []
     off_a = off_l = 0
     with Pool(
         workers,
@@ -629,6 +652,8 @@ def build(
             ),
             strict=True,
         ):
+            lead = meta.pop("babble_lead", None)
+            leads.append(lead if lead is not None else np.full(len(lab), np.nan, np.float16))
             meta.update(subset=job[6], offset=off_a, frames=len(lab))
             index.append(meta)
             audio.append(pcm)
@@ -643,6 +668,7 @@ def build(
     else:
         np.save(out / "audio.npy", np.concatenate(audio))
     np.save(out / "labels.npy", np.concatenate(labels))
+    np.save(out / "babble_lead.npy", np.concatenate(leads))
     (out / "index.json").write_text(json.dumps({"split": split, "seed": seed, "clips": index}))
     hours = off_a / SR / 3600
     print(
