@@ -184,12 +184,19 @@ def test_rooms_reverberate_only_the_voices_asked_for():
     ]
     jobs.append((7, 9, 32000, "noise", "music", None, False))  # fmt: skip
 
-    def clips(far, near):
-        mixing = B.Mixing(far_babble=far, near_room=near)
+    def clips(far, near, room_model="tail"):
+        mixing = B.Mixing(far_babble=far, near_room=near, room_model=room_model)
         B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", mixing)
         return [B.make_clip(j) for j in jobs]
 
     dry, far, near = clips(0.0, 0.0), clips(1.0, 0.0), clips(0.0, 1.0)
+    box = clips(1.0, 0.0, "shoebox")
+    for (pf, lf, mf), (pb, lb, mb) in zip(far, box, strict=True):
+        np.testing.assert_array_equal(lf, lb)
+        assert {k: v for k, v in mf.items() if k != "babble_lead"} == {
+            k: v for k, v in mb.items() if k != "babble_lead"
+        }
+        assert np.array_equal(pf, pb) == (not mf.get("babble_far"))  # only the rooms differ
     for (pd, ld, md), (pf, lf, mf) in zip(dry[:2], far[:2], strict=True):
         assert not md["babble_far"] and mf["babble_far"]
         np.testing.assert_array_equal(ld, lf)  # the same foreground, the same labels
@@ -228,6 +235,19 @@ def test_babble_records_how_far_its_loudest_talker_leads():
         leads.setdefault(info["babble_talkers"], []).append(np.nanmean(lead >= 0))
     few, many = leads[3] + leads[4], leads[7] + leads[8]  # share of frames one talker leads
     assert np.mean(few) > np.mean(many) + 0.15
+
+
+def test_shoebox_room_has_its_direct_sound_first_and_decays_in_its_reverberation_time():
+    impulse = np.zeros(8000, np.float32)
+    impulse[0] = 1.0
+    rir = A.shoebox_room(impulse, np.random.default_rng(5), rt60=(0.5, 0.5)).astype(np.float64)
+    assert rir[0] == pytest.approx(1.0, abs=1e-5) and np.all(np.abs(rir[1:]) < 1.0)
+    energy = rir[1:] ** 2
+    assert energy.sum() > 1.0  # metres away in a room: more reverberation than direct sound
+    decay = np.cumsum(energy[::-1])[::-1]  # Schroeder: T20 extrapolated to 60 dB
+    db = 10 * np.log10(decay / decay[0])
+    t20 = (np.argmax(db < -25) - np.argmax(db < -5)) / 8000 * 3
+    assert 0.35 < t20 < 0.75
 
 
 def test_room_impulse_response_has_its_direct_to_reverberant_ratio_and_decays():

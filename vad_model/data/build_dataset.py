@@ -16,7 +16,8 @@ energy is within 30 dB of the utterance's 95th-percentile frame; gaps under 100 
 bridged, islands under 30 ms dropped; a 20 ms label is speech if either 10 ms half is.
 Babble (3-8 other talkers mixed) is labelled noise: background voices are noise. It is mixed
 dry unless ``--far-babble`` puts a share of it in a reverberant room, as people a few metres
-from the phone are (``--near-room`` does the same, faintly, for the callee). ``--water`` adds
+from the phone are (``--room-model shoebox``: image-source rooms instead of a diffuse tail;
+``--near-room`` does the same, faintly, for the callee). ``--water`` adds
 bubbling water to a share of the street/office noise. All three are off for the dev set.
 """
 
@@ -339,6 +340,7 @@ class Mixing:
     far_babble: float = 0.0  # share of babble clips whose talkers are in a reverberant room
     near_room: float = 0.0  # share of the callee's speech clips faintly in a room
     water: float = 0.0  # share of street/office clips with bubbling or pouring water
+    room_model: str = "tail"  # far babble's rooms: "tail" (augment.room) or "shoebox"
 
 
 AS_BUILT = Mixing()
@@ -367,6 +369,9 @@ def _utt(rng, used: list | None = None) -> Utt:
     return Utt(u.x, u.lab) if isinstance(u, Utt) else Utt(*u)
 
 
+ROOMS = {"tail": A.room, "shoebox": A.shoebox_room}
+
+
 def _babble(n, rng, info: dict | None = None) -> np.ndarray:
     """3-8 talkers, each a stream of utterances at its own level, in the callee's room (a
     ``far_babble`` share of clips: reverberant, as people a few metres from the phone are) or
@@ -387,7 +392,9 @@ def _babble(n, rng, info: dict | None = None) -> np.ndarray:
             stream[s0 : s0 + len(seg)] += seg
             pos += len(u.x) + int(rng.integers(0, SR // 4))
         g = 10 ** (rng.uniform(-6, 6) / 20)
-        talker = (A.room(stream, room_rng) if far else stream) * g
+        if far:
+            stream = ROOMS[_G["mixing"].room_model](stream, room_rng)
+        talker = stream * g
         powers.append(np.mean(talker[: n // FRAME * FRAME].reshape(-1, FRAME) ** 2, axis=1))
         out += talker
     dull = rng.uniform() < 0.5
@@ -714,6 +721,13 @@ def main(argv=None):
         default=0.0,
         help="share of street/office noise clips with bubbling or pouring water in them",
     )
+    ap.add_argument(
+        "--room-model",
+        choices=sorted(ROOMS),
+        default="tail",
+        help="far babble's rooms: a diffuse exponential tail, or an image-source shoebox room "
+        "(pyroomacoustics) with discrete early reflections",
+    )
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args(argv)
@@ -728,7 +742,7 @@ def main(argv=None):
     clips = a.clips if a.clips is not None else (7000 if a.split == "train" else 1000)
     n_espeak = a.espeak if a.espeak is not None else (1500 if a.split == "train" else 300)
     out = a.out or CACHE / a.split
-    mixing = Mixing(a.babble_min_snr, a.far_babble, a.near_room, a.water)
+    mixing = Mixing(a.babble_min_snr, a.far_babble, a.near_room, a.water, a.room_model)
     build(a.split, clips, seed, n_espeak, a.workers, out, mixing)
 
 
