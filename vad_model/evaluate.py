@@ -106,26 +106,29 @@ def load_babble_lead(data_dir: Path) -> np.ndarray | None:
 def babble_lead_shares(lead: np.ndarray, index: list[dict]) -> dict[str, float]:
     """Share of the babble-only frames in each BABBLE_LEAD_DB band (silent frames left out);
     empty without babble-only clips."""
-    clips = [_clip_lead(lead, c) for c in index if c["subset"] == "noise_babble"]
-    frames = np.concatenate(clips or [np.zeros(0, np.float32)])
-    frames = frames[~np.isnan(frames)]
-    if not len(frames):
+    clips = [clip_frames(lead, c) for c in index if c["subset"] == "noise_babble"]
+    frames = np.concatenate(clips or [np.zeros(0, np.float16)])
+    if np.isnan(frames).all():
         return {}
     return {
-        col.removeprefix("fa_"): float(np.mean((frames >= lo) & (frames < hi)))
-        for col, (lo, hi) in BABBLE_LEAD_DB.items()
+        col.removeprefix("fa_"): float(band.sum() / np.count_nonzero(~np.isnan(frames)))
+        for col, band in _lead_bands(frames).items()
     }
 
 
-def _clip_lead(lead: np.ndarray, c: dict) -> np.ndarray:
-    return np.asarray(lead[c["offset"] // FRAME : c["offset"] // FRAME + c["frames"]], np.float32)
+def _lead_bands(frame_lead: np.ndarray) -> dict[str, np.ndarray]:
+    """Each BABBLE_LEAD_DB column's frames (NaN, silent, frames fall in none)."""
+    return {col: (frame_lead >= lo) & (frame_lead < hi) for col, (lo, hi) in BABBLE_LEAD_DB.items()}
+
+
+def clip_frames(per_frame: np.ndarray, c: dict) -> np.ndarray:
+    """One clip's share of a per-20 ms-frame array (labels, babble lead)."""
+    return np.asarray(per_frame[c["offset"] // FRAME : c["offset"] // FRAME + c["frames"]])
 
 
 def clip_arrays(audio, labels, c):
-    n = c["frames"]
-    a = np.asarray(audio[c["offset"] : c["offset"] + n * FRAME], dtype=np.int16)
-    y = np.asarray(labels[c["offset"] // FRAME : c["offset"] // FRAME + n], dtype=np.uint8)
-    return a, y
+    a = np.asarray(audio[c["offset"] : c["offset"] + c["frames"] * FRAME], dtype=np.int16)
+    return a, clip_frames(labels, c).astype(np.uint8, copy=False)
 
 
 # --------------------------------------------------------------------------- systems
@@ -244,9 +247,8 @@ def evaluate_system(
             row[col] = float(np.mean(np.concatenate(flagged)))
     if lead is not None and babble:
         flagged = np.concatenate([p >= threshold for p, _ in babble])
-        frame_lead = np.concatenate([_clip_lead(lead, c)[: len(p)] for p, c in babble])
-        for col, (lo, hi) in BABBLE_LEAD_DB.items():
-            band = (frame_lead >= lo) & (frame_lead < hi)
+        frame_lead = np.concatenate([clip_frames(lead, c)[: len(p)] for p, c in babble])
+        for col, band in _lead_bands(frame_lead).items():
             if band.any():
                 row[col] = float(np.mean(flagged[band]))
     if "bursts" in by_subset:

@@ -265,10 +265,7 @@ def room(
     tail[: int(0.002 * SR)] = 0.0  # the first reflections arrive after the direct sound
     tail *= 10 ** (-rng.uniform(*drr_db) / 20) / np.sqrt(np.sum(tail**2))
     tail[0] = 1.0
-    m = len(x) + n - 1
-    f = 1 << (m - 1).bit_length()
-    y = np.fft.irfft(np.fft.rfft(x, f) * np.fft.rfft(tail, f), f)[: len(x)]
-    return y.astype(np.float32)
+    return _convolve(x, tail)
 
 
 def shoebox_room(
@@ -301,11 +298,14 @@ def shoebox_room(
     box.compute_rir()
     h = np.asarray(box.rir[0][0], np.float64)
     direct = int(np.argmax(np.abs(h)))
-    h = h[direct:] / h[direct]
+    return _convolve(x, h[direct:] / h[direct])
+
+
+def _convolve(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``x`` through the impulse response ``h`` (FFT), cut to the length of ``x``."""
     m = len(x) + len(h) - 1
     f = 1 << (m - 1).bit_length()
-    y = np.fft.irfft(np.fft.rfft(x, f) * np.fft.rfft(h, f), f)[: len(x)]
-    return y.astype(np.float32)
+    return np.fft.irfft(np.fft.rfft(x, f) * np.fft.rfft(h, f), f)[: len(x)].astype(np.float32)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

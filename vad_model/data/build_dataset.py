@@ -16,8 +16,8 @@ energy is within 30 dB of the utterance's 95th-percentile frame; gaps under 100 
 bridged, islands under 30 ms dropped; a 20 ms label is speech if either 10 ms half is.
 Babble (3-8 other talkers mixed) is labelled noise: background voices are noise. It is mixed
 dry unless ``--far-babble`` puts a share of it in a reverberant room, as people a few metres
-from the phone are (``--room-model shoebox``: image-source rooms instead of a diffuse tail;
-``--near-room`` does the same, faintly, for the callee). ``--water`` adds
+from the phone are (a diffuse tail, or image-source rooms with ``--room-model shoebox``;
+``--near-room`` puts the callee faintly in a room too). ``--water`` adds
 bubbling water to a share of the street/office noise. All three are off for the dev set.
 """
 
