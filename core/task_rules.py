@@ -33,6 +33,7 @@ DIALOGUE_LIMITS = {
     "no_input_ms": (1000, 30000),
     "max_utterance_ms": (2000, 60000),
     "asr_timeout_s": (1, 30),
+    "background_db": (0, 40),
 }
 ASR_KINDS = ("scripted", "funasr", "openai")
 

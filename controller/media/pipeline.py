@@ -199,6 +199,8 @@ class CallMedia:
                 return
             if not ok:
                 log.info("%s: ASR failed (%s); the turn counts as unrecognised", self.uuid, err)
+            elif text.strip():
+                self.turns.callee_spoke(ended)  # words: this is the callee's own level
         self.inbox.put(Utterance(text, ended.start_ms, ended.end_ms, ended.barged_in, ok, err,
                                  vad_end_at, time.monotonic() - t0))
 

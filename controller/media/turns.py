@@ -15,6 +15,14 @@ over, noise (a steady tone), or doubtful — voiced, but with too few strongly p
 to be sure. A short 是的 can be doubtful or not depending only on where the 20 ms frame
 boundaries fall, so a doubtful utterance is not thrown away here: the pipeline lets the
 recogniser decide (words → a turn; nothing → noise).
+
+People talking near the callee are not the callee, and to a VAD a nearby voice is a voice. What
+tells them apart in a call is the callee's own level: a phone held to the mouth hears its
+talker far louder than anyone across the room. Once the recogniser has heard words from the
+callee (`callee_spoke`), a voice `background_db` or more under their level neither barges in
+nor counts as a turn (`BACKGROUND`). If such voices were all the robot heard before a no-input,
+they may have been the callee, gone to speakerphone or away from the phone: their level is
+forgotten, so the gate costs at most one re-prompt.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ TURN = "turn"
 TALKED_OVER = "talked over"  # began during a prompt that still plays and never barged in
 NOISE = "noise"  # a steady tone, or nothing the guard could judge as voiced
 DOUBTFUL = "doubtful"  # voiced, not a tone, but too little periodicity to be sure
+BACKGROUND = "background"  # a voice well under the callee's own level: someone near them
+CALLEE_TURNS = 5  # the callee's level is the median of their latest recognised turns
 
 
 @dataclass(frozen=True)
@@ -45,13 +55,14 @@ class TurnSettings:
     min_speech_ms: int = 160  # voiced this long before a speech start counts
     threshold: float = 0.5
     guard: bool = True
+    background_db: int = 15  # 背景人声: a voice this far under the callee's level (0: off)
 
     @classmethod
     def from_task(cls, settings: dict | None) -> TurnSettings:
         s = settings or {}
         kw = {}
         for name in ("barge_in_ms", "max_pause_ms", "no_input_ms", "max_utterance_ms",
-                     "min_speech_ms"):
+                     "min_speech_ms", "background_db"):
             if isinstance(s.get(name), int | float) and s[name] >= 0:
                 kw[name] = int(s[name])
         if isinstance(s.get("vad_threshold"), int | float) and 0 < s["vad_threshold"] < 1:
@@ -77,6 +88,7 @@ class UtteranceEnded:
     end_ms: int
     barged_in: bool
     forced: bool = False  # cut at max_utterance_ms
+    level_db: float | None = None  # loudness (see `TurnDetector.loudness`); None without guard
 
 
 @dataclass(frozen=True)
@@ -177,6 +189,8 @@ class TurnDetector:
         self._levels: deque = deque(maxlen=150)
         self._tonal: deque = deque(maxlen=150)
         self._periodic: deque = deque(maxlen=150)
+        self._callee_db: deque = deque(maxlen=CALLEE_TURNS)
+        self._background_heard = False  # since the robot last listened
         self.t_ms = 0
 
     # --- the dialogue tells us what the robot is doing -------------------------------------
@@ -191,6 +205,7 @@ class TurnDetector:
         """Arm the no-input timer from now (audio time)."""
         self._listen_ms = self.s.no_input_ms if no_input_ms is None else no_input_ms
         self._no_input_at = self.t_ms + self._listen_ms
+        self._background_heard = False
 
     def cancel_listen(self) -> None:
         self._no_input_at = self._listen_ms = None
@@ -199,6 +214,16 @@ class TurnDetector:
         """Noise that was not a turn ended: the no-input timer runs again from now."""
         if self._listen_ms is not None and not self._in_speech:
             self._no_input_at = self.t_ms + self._listen_ms
+
+    def callee_spoke(self, ended: UtteranceEnded) -> None:
+        """The recogniser heard words in this utterance: its loudness is the callee's own."""
+        if ended.level_db is not None:
+            self._callee_db.append(ended.level_db)
+
+    @property
+    def callee_db(self) -> float | None:
+        """The callee's level: the median of their latest recognised turns (None before)."""
+        return float(np.median(self._callee_db)) if self._callee_db else None
 
     @property
     def in_speech(self) -> bool:
@@ -241,6 +266,8 @@ class TurnDetector:
                 events.append(SpeechStarted(self._start, self.playing))
             elif self._no_input_at is not None and not self.playing and t_ms >= self._no_input_at:
                 self._no_input_at = None
+                if self._background_heard:
+                    self._callee_db.clear()
                 events.append(NoInput(t_ms))
             return events
         self._frames += 1
@@ -250,7 +277,8 @@ class TurnDetector:
         now = t_ms + frame_ms
         if (voiced and self.playing and self.interruptible and not self._barged
                 and now - self._start >= self.s.barge_in_ms
-                and self._voiced >= 0.6 * self._frames and self._is_voice()):
+                and self._voiced >= 0.6 * self._frames and self._is_voice()
+                and not self._is_background(self.loudness(self._start, now))):
             self._barged = True
             events.append(BargeIn(self._start, now))
         if now - self._last_voice >= self.s.max_pause_ms:
@@ -273,6 +301,17 @@ class TurnDetector:
         return (list(self._levels)[lo:hi], list(self._tonal)[lo:hi],
                 list(self._periodic)[lo:hi])
 
+    def loudness(self, start_ms: int, end_ms: int) -> float | None:
+        """A stretch's loudness in dB: the 90th percentile of its frame levels, near its
+        syllables' peaks whatever its pauses (None without the guard's levels)."""
+        levels = self._span(start_ms, end_ms)[0] if self.guard is not None else []
+        return float(np.percentile(levels, 90)) if levels else None
+
+    def _is_background(self, level_db: float | None) -> bool:
+        ref = self.callee_db
+        return (self.s.background_db > 0 and ref is not None and level_db is not None
+                and level_db <= ref - self.s.background_db)
+
     def _span_is_voice(self, start_ms: int, end_ms: int, spread: bool = True) -> bool:
         if self.guard is None:
             return True
@@ -282,17 +321,23 @@ class TurnDetector:
     def _end(self, forced: bool) -> UtteranceEnded:
         self._in_speech = False
         self._run = 0
-        return UtteranceEnded(self._start, self._last_voice, self._barged, forced)
+        level = self.loudness(self._start, self._last_voice)
+        if not self._barged and self._is_background(level):
+            self._background_heard = True
+        return UtteranceEnded(self._start, self._last_voice, self._barged, forced, level)
 
     def verdict(self, ended: UtteranceEnded) -> str:
         """What an ended utterance is: `TALKED_OVER` when it began during a prompt that still
-        plays and never barged in (the robot talked over it); `TURN` when it barged in or
-        passes the guard; `NOISE` when it is a steady tone; else `DOUBTFUL`. Accepting a
+        plays and never barged in (the robot talked over it); `BACKGROUND` when it is
+        `background_db` under the callee's level; `TURN` when it barged in or passes the
+        guard; `NOISE` when it is a steady tone; else `DOUBTFUL`. Accepting a
         finished utterance is lenient (losing a short 是的 costs more than an unrecognised
         turn): a short 嗯 has little level spread, so periodicity and no tone are enough, and
         a doubtful one is left to the recogniser."""
         if self.playing and not ended.barged_in:
             return TALKED_OVER
+        if not ended.barged_in and self._is_background(ended.level_db):
+            return BACKGROUND
         if ended.barged_in or self._span_is_voice(ended.start_ms, ended.end_ms, False):
             return TURN
         if self.guard.is_tone(self._span(ended.start_ms, ended.end_ms)[1]):

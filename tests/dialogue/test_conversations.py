@@ -149,3 +149,30 @@ def test_the_grade_rule_needs_a_transfer_group(tmp_path, voice):
     assert result.grade == "A" and result.transfer is None
     assert result.end_reason == "script"
     assert robot_texts(result)[-1] == "好的，稍后会有专员联系您，感谢您的接听，再见。"
+
+
+@pytest.mark.parametrize("background_db", [15, 0])
+def test_a_voice_behind_the_callee_is_not_the_callee(tmp_path, voice, background_db):
+    """Someone 20 dB under the callee talks over the robot's second prompt. With the task's
+    background-voice filter (背景人声过滤, `background_db`, on by default) the prompt plays on
+    and the callee's own answer is the turn; with it off the same voice barges in and its
+    words are taken for the callee's."""
+    nearby = A.speech("不需要，你把那个文件发给我", speed=150, pitch=30)
+    A.write(tmp_path / "nearby.wav", (nearby * 0.1).astype(nearby.dtype))
+    steps = [{"say": {"file": voice("是我，你说吧"), "text": "是我，你说吧"}, "after_prompt": 1,
+              "delay": 0.3},
+             {"say": {"file": "nearby.wav", "text": "不需要"}, "barge_in": 0.5},
+             {"say": {"file": voice("可以，我有兴趣"), "text": "可以，我有兴趣"},
+              "after_prompt": 2, "delay": 0.3}]
+    with Rig(tmp_path, callee(steps), vad=vad_of("model")) as rig:
+        result = rig.call(script(), settings={"barge_in_ms": 500,
+                                              "background_db": background_db})
+        stops = rig.playback_stops()
+    said = [t.text for t in result.turns if t.speaker == "callee"]
+    if background_db:
+        assert [s["Playback-Status"] for s in stops[:2]] == ["done", "done"]
+        assert said == ["是我，你说吧", "可以，我有兴趣"] and result.grade == "A"
+    else:
+        # (the callee's own answer, due once the prompt ends, may run into that turn)
+        assert stops[1]["Playback-Status"] == "break"
+        assert said[0] == "是我，你说吧" and said[1].startswith("不需要")

@@ -123,8 +123,9 @@ def test_voice_guard_lets_speech_barge_in(text):
 
 def test_task_settings_parse():
     s = TurnSettings.from_task({"barge_in_ms": 800, "max_pause_ms": 500, "bogus": 1,
-                                "no_input_ms": "x", "vad_threshold": 0.6})
+                                "no_input_ms": "x", "vad_threshold": 0.6, "background_db": 0})
     assert (s.barge_in_ms, s.max_pause_ms, s.no_input_ms, s.threshold) == (800, 500, 6000, 0.6)
+    assert (s.background_db, TurnSettings.from_task({}).background_db) == (0, 15)
 
 
 @pytest.mark.parametrize("kind", ["busy", "ringback"])
@@ -164,3 +165,75 @@ def test_short_answers_are_heard_at_every_frame_alignment(text):
         if verdicts not in ([turns.TURN], [turns.DOUBTFUL]):
             missed.append((offset, verdicts))
     assert not missed, missed
+
+
+def quieter(pcm, db):
+    return (pcm.astype(np.float64) * 10 ** (-db / 20)).astype(np.int16)
+
+
+class Call:
+    """One call's audio through the shipped VAD and a detector, judged as the pipeline does:
+    a verdict per ended utterance, and `callee_spoke` for each turn (the scripted recogniser
+    always has words)."""
+
+    def __init__(self, settings):
+        from vad_model import load_vad
+        self.vad, self.det, self.t = load_vad().stream(), TurnDetector(settings), 0
+        self.rng = np.random.default_rng(5)
+
+    def hear(self, pcm, prompt=False):
+        """`pcm` between 0.5 s and 1.5 s of line noise; during an interruptible prompt when
+        `prompt`."""
+        if prompt:
+            self.det.prompt_started(True)
+        else:
+            self.det.listen()
+        pcm = np.concatenate([A.silence(0.5), pcm, A.silence(1.5)])
+        pcm = np.clip(pcm + self.rng.normal(0, 30, len(pcm)), -32768, 32767).astype(np.int16)
+        verdicts, barged = [], False
+        for i in range(len(pcm) // 160):
+            frame = pcm[i * 160:(i + 1) * 160]
+            for e in self.det.step(self.vad.push(frame), frame, self.t):
+                barged |= isinstance(e, BargeIn)
+                if isinstance(e, UtteranceEnded):
+                    verdicts.append(self.det.verdict(e))
+                    if verdicts[-1] == turns.TURN:
+                        self.det.callee_spoke(e)
+            self.t += 20
+        self.det.prompt_stopped()
+        return verdicts, barged
+
+
+def test_a_voice_far_under_the_callee_neither_barges_in_nor_takes_a_turn():
+    """Someone talking near the callee, 20 dB under them: once the callee has been heard, that
+    voice cuts no prompt and is no answer; the callee 6 dB quieter than before still is. With
+    the gate off (`background_db` 0) the same voice barges in and is taken as the callee."""
+    A.require_espeak()
+    callee = A.speech("是我，你说吧")
+    nearby = quieter(A.speech("你把那个文件发给我看一下", speed=150, pitch=30), 20)
+    answer = quieter(A.speech("可以，我有兴趣"), 6)
+    call = Call(TurnSettings(barge_in_ms=500))
+    assert call.hear(callee) == ([turns.TURN], False)
+    assert call.hear(nearby, prompt=True) == ([turns.TALKED_OVER], False)
+    assert call.hear(nearby) == ([turns.BACKGROUND], False)
+    assert call.hear(answer) == ([turns.TURN], False)
+    off = Call(TurnSettings(barge_in_ms=500, background_db=0))
+    assert off.hear(callee) == ([turns.TURN], False)
+    assert off.hear(nearby, prompt=True) == ([turns.TURN], True)
+    assert off.hear(nearby) == ([turns.TURN], False)
+
+
+def test_quiet_voices_then_no_input_forget_the_callee_level():
+    """A callee who moves to speakerphone sounds like someone behind them: after one no-input
+    their old level no longer holds, and the quiet voice is taken as an answer."""
+    A.require_espeak()
+    call = Call(TurnSettings(no_input_ms=1000))
+    call.hear(A.speech("是我，你说吧"))
+    far = quieter(A.speech("不需要，谢谢"), 20)
+    assert call.det.callee_db is not None
+    assert call.hear(far) == ([turns.BACKGROUND], False)
+    call.det.resume_listen()  # as the pipeline does after a voice that is not a turn
+    assert [e for e in call.det.step(0.0, A.silence(0.02), call.t + 1000)
+            if isinstance(e, NoInput)]
+    assert call.det.callee_db is None
+    assert call.hear(far) == ([turns.TURN], False)

@@ -70,6 +70,7 @@ def form(refs, **extra) -> MultiDict:
         "max_attempts": "3", "redial_statuses": "no_answer", "redial_interval_min": "30",
         "ring_timeout_s": "35", "max_call_s": "300", "pause_release": "on",
         "dlg_barge_in_ms": "800", "dlg_max_pause_ms": "900", "dlg_asr": "funasr",
+        "dlg_background_db": "0",
         "transfer_on_grades": "A", "save_call_time_as": "双段工作日",
         "dlg_closing_prompt": "稍后专员回电，再见。",
     })
@@ -105,6 +106,7 @@ def test_create_with_every_option_is_stored(app, staff, refs):
         assert task.max_call_s == 300 and task.end_action == "pause_release"
         assert task.dialogue_settings["barge_in_ms"] == 800
         assert task.dialogue_settings["max_pause_ms"] == 900
+        assert task.dialogue_settings["background_db"] == 0  # the filter off, not unset
         assert task.dialogue_settings["asr"] == {"kind": "funasr"}
         assert task.dialogue_settings["transfer_on_grades"] == ["A"]
         assert task.dialogue_settings["closing_prompt"] == "稍后专员回电，再见。"
@@ -116,6 +118,7 @@ def test_create_with_every_option_is_stored(app, staff, refs):
     # the edit page shows what was stored
     page = staff.get(f"/tasks/{task.id}/edit").get_data(as_text=True)
     assert 'name="weekly-sat-0-start" value="10:00"' in page
+    assert 'name="dlg_background_db" value="0"' in page and "背景人声过滤" in page
     assert 'value="2027-01-01T00:00"' in page and "双段工作日" in page
 
 
@@ -126,6 +129,7 @@ def test_create_with_every_option_is_stored(app, staff, refs):
     ("forbidden-0-end", "2026-12-31T00:00", "结束早于开始"),
     ("max_attempts", "99", "1 到 10"),
     ("dlg_barge_in_ms", "5", "barge_in_ms"),
+    ("dlg_background_db", "60", "background_db 应在 0 到 40 之间"),
     ("alias", "bad alias!", "别名"),
 ])
 def test_bad_fields_are_shown_and_nothing_saved(app, staff, refs, field, value, message):
