@@ -290,3 +290,39 @@ def test_water_is_bursts_of_bubbles_ringing_between_270_hz_and_2_2_khz():
     assert 0.2 < loud.mean() < 0.8  # bubbling, then quiet, then bubbling again
     assert np.mean((peak_hz > 250) & (peak_hz < 2300 * 1.6)) > 0.9  # the glide ends higher
     assert np.median(peak_hz) < 2300
+
+
+def test_speed_perturbation_moves_pitch_and_length_together():
+    t = np.arange(16000) / 8000
+    x = np.zeros(24000, np.float32)
+    x[4000:20000] = np.sin(2 * np.pi * 200 * t)
+    u = B._make_utt(x)
+    fast, slow = B._speed(u, 28), B._speed(u, 22)  # 1.12 and 0.88 times as fast
+    for v, f in ((fast, 28 / 25), (slow, 22 / 25)):
+        assert len(v.x) == pytest.approx(len(u.x) / f, abs=2 * B.SUB)
+        assert v.lab.sum() == pytest.approx(u.lab.sum() / f, abs=3)  # labels made again
+        peak = np.abs(np.fft.rfft(v.x)).argmax() * 8000 / len(v.x)
+        assert peak == pytest.approx(200 * f, rel=0.01)
+
+
+def test_speed_perturbation_moves_only_the_voices():
+    """Callees and babble talkers change speed; noise without voices, the noise under a callee
+    (music here) and whether a babble is in a room stay the same draws."""
+    rng = np.random.default_rng(0)
+    tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
+    jobs = [(7, i, 32000, kind, nk, (5.0, 10.0) if kind == "speech" else None, False)
+            for i, (kind, nk) in enumerate([("speech", "music"), ("speech", "babble"),
+                                            ("noise", "babble"), ("noise", "music")])]  # fmt: skip
+
+    def clips(share):
+        mixing = B.Mixing(far_babble=0.5, speed_perturb=share)
+        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", mixing)
+        return [B.make_clip(j) for j in jobs]
+
+    plain, sped = clips(0.0), clips(1.0)
+    for (pp, _, mp), (ps, _, ms) in zip(plain[:3], sped[:3], strict=True):
+        assert not np.array_equal(pp, ps)
+        assert mp.get("babble_far") == ms.get("babble_far")
+    assert plain[0][2]["snr"] == sped[0][2]["snr"]
+    assert not np.array_equal(plain[0][1], sped[0][1])  # the callee's labels follow its speed
+    np.testing.assert_array_equal(plain[3][0], sped[3][0])
