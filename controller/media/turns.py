@@ -34,6 +34,8 @@ import numpy as np
 
 VOICE_HOLD_MS = 400  # how long after a periodic frame other voiced frames still count
 START_GAP_MS = 40  # unvoiced frames a speech start may bridge (the labels bridge < 100 ms)
+TONE_FFT = 1024  # a 20 ms frame zero-padded: peaks placed to a few Hz
+TONE_LINE_HZ = 75  # a steady tone's energy in 20 ms lies within this of its peak
 
 # Verdicts on an ended utterance (`TurnDetector.verdict`).
 TURN = "turn"
@@ -99,9 +101,10 @@ class NoInput:
 class VoiceGuard:
     """Cheap checks that a voiced stretch is one talker, not a tone, music or a crowd.
 
-    Per voiced frame: whether one spectral peak holds most of the energy (a steady tone) and
-    whether the frame is strongly periodic at a voice pitch (normalised autocorrelation
-    > 0.8 at a lag of 2.5–12.5 ms). A single talker's voiced frames are often strongly
+    Per voiced frame: whether one spectral peak, or two that are not harmonics of one pitch,
+    hold most of the energy (a steady tone: China's 450 Hz, or the dual tones of other plans
+    and DTMF) and whether the frame is strongly periodic at a voice pitch (normalised
+    autocorrelation > 0.8 at a lag of 2.5–12.5 ms). A single talker's voiced frames are often strongly
     periodic; overlapping voices (babble) and chords rarely are. Over the stretch: the
     spread of frame levels (syllables rise and fall; a crowd or a held chord much less).
     """
@@ -110,18 +113,18 @@ class VoiceGuard:
                  min_spread_db: float = 8.0):
         self.max_tonal = max_tonal
         self.min_periodic, self.min_spread_db = min_periodic, min_spread_db
-        self.periodic_r, self.tonal_r = 0.8, 0.97
+        self.periodic_r = 0.8
         # rows: the 160 samples that start 20..100 samples before the current frame
         self._lag_index = np.arange(60, 141)[:, None] + np.arange(160)[None, :]
         self._prev = np.zeros(160, dtype=np.float32)
         self._hann = np.hanning(160).astype(np.float32)
+        self._hz = np.fft.rfftfreq(TONE_FFT, 1 / 8000)
 
     def frame_features(self, frame: np.ndarray, voiced: bool = True):
         """(level dB, tonal?, periodic?) of one 20 ms int16 frame (None, None when the frame
         is not voiced or too quiet to judge), from its normalised autocorrelation at lags
-        of 2.5–12.5 ms against the previous frame: a steady tone correlates almost
-        perfectly (> 0.97, with one spectral line holding > 85 % of the energy), a talker's
-        voiced frame strongly (> 0.8)."""
+        of 2.5–12.5 ms against the previous frame: a talker's voiced frame correlates
+        strongly (> 0.8), and so does a steady tone, which `_tonal` then tells apart."""
         x = frame.astype(np.float32)
         prev, self._prev = self._prev, x
         energy = float(np.dot(x, x)) / max(1, len(x))
@@ -133,12 +136,37 @@ class VoiceGuard:
         sq = np.cumsum(buf * buf)
         energies = sq[219:300] - sq[59:140]
         r = float((dots / np.sqrt(energies * float(np.dot(x, x)) + 1e-9)).max())
-        tonal = False
-        if r > self.tonal_r:  # rare for a voice: confirm that one spectral line holds it all
-            spec = np.abs(np.fft.rfft(x * self._hann)) ** 2
-            k = int(np.argmax(spec))
-            tonal = float(spec[max(0, k - 1):k + 2].sum()) > 0.85 * float(spec.sum())
-        return level, tonal, r > self.periodic_r
+        periodic = r > self.periodic_r
+        return level, periodic and self._tonal(x, r), periodic
+
+    def _tonal(self, x: np.ndarray, r: float) -> bool:
+        """Whether one spectral line (when the frame correlates almost perfectly, r > 0.97,
+        as a single steady tone does), or two, hold > 85 % of the frame's energy, the two
+        not harmonics of one voice pitch (a voice with its energy in two lines has them at
+        2f and 3f, say; a dual tone has 480 and 620 Hz, or DTMF's 697 and 1336 Hz)."""
+        spec = np.abs(np.fft.rfft(x * self._hann, TONE_FFT)) ** 2
+        total = float(spec.sum()) + 1e-9
+        peaks, rest = [], spec.copy()
+        for _ in range(2):
+            k = int(np.argmax(rest))
+            if 0 < k < len(rest) - 1:  # the peak's frequency between bins (parabola)
+                a, b, c = np.log(spec[k - 1:k + 2] + 1e-9)
+                k_hz = self._hz[k] + (a - c) / (2 * (a - 2 * b + c) - 1e-12) * self._hz[1]
+            else:
+                k_hz = self._hz[k]
+            near = np.abs(self._hz - self._hz[k]) <= TONE_LINE_HZ
+            peaks.append((k_hz, float(rest[near].sum())))
+            rest[near] = 0
+        if peaks[0][1] > 0.85 * total:
+            return r > 0.97
+        (f1, e1), (f2, e2) = sorted(peaks)
+        if e1 + e2 <= 0.85 * total or f1 < 60:
+            return False
+        for n in range(1, 5):  # f1 the n-th harmonic of a pitch; is f2 one of it too?
+            f0 = f1 / n
+            if f0 >= 60 and abs(f2 - round(f2 / f0) * f0) < 0.025 * f2:
+                return False
+        return True
 
     def is_tone(self, tonal: list) -> bool:
         """No voiced frame to judge, or mostly one steady spectral line (ring-back, busy,

@@ -70,12 +70,22 @@ def music(seconds: float, dbfs: float = -20.0) -> np.ndarray:
     return _level(out, dbfs)
 
 
+TONES = {  # (frequencies Hz, on s, off s)
+    "busy": ((450,), 0.35, 0.35),  # China
+    "ringback": ((450,), 1.0, 4.0),  # China
+    "us_busy": ((480, 620), 0.5, 0.5),
+    "us_ringback": ((440, 480), 2.0, 4.0),
+    "dtmf": ((697, 1336), 0.5, 0.3),  # the key 2, held down again and again
+}
+
+
 def tones(seconds: float, kind: str = "busy", dbfs: float = -16.0) -> np.ndarray:
-    """China's 450 Hz call-progress tones: busy 350/350 ms, ring-back 1 s / 4 s."""
+    """Call-progress tones: China's 450 Hz busy 350/350 ms and ring-back 1 s / 4 s, the dual
+    tones of the North American plan, DTMF."""
     t = np.arange(int(seconds * RATE)) / RATE
-    on, off = {"busy": (0.35, 0.35), "ringback": (1.0, 4.0)}[kind]
-    gate = (t % (on + off)) < on
-    return _level(np.sin(2 * np.pi * 450 * t) * gate, dbfs, ref=np.sin(2 * np.pi * 450 * t))
+    freqs, on, off = TONES[kind]
+    wave = sum(np.sin(2 * np.pi * f * t) for f in freqs)
+    return _level(wave * ((t % (on + off)) < on), dbfs, ref=wave)
 
 
 def silence(seconds: float, dbfs: float | None = -60.0, seed: int = 3) -> np.ndarray:

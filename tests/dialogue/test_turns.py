@@ -95,12 +95,13 @@ def frames_of(pcm):
     return [pcm[i * 160:(i + 1) * 160] for i in range(len(pcm) // 160)]
 
 
-@pytest.mark.parametrize("kind", ["busy", "ringback", "music", "babble", "babble3"])
+@pytest.mark.parametrize("kind", ["busy", "ringback", "us_busy", "us_ringback", "dtmf", "music",
+                                  "babble", "babble3"])
 def test_voice_guard_refuses_noise_that_an_energy_vad_calls_speech(kind):
     A.require_espeak()
-    pcm = {"busy": lambda: A.tones(3, "busy"), "ringback": lambda: A.tones(6, "ringback"),
+    pcm = {"ringback": lambda: A.tones(6, "ringback"), "us_ringback": lambda: A.tones(6, kind),
            "music": lambda: A.music(3), "babble": lambda: A.babble(3),
-           "babble3": lambda: A.babble(3, talkers=3)}[kind]()
+           "babble3": lambda: A.babble(3, talkers=3)}.get(kind, lambda: A.tones(3, kind))()
     frames = frames_of(pcm)
     stream = A.energy_vad().stream()
     probs = [stream.push(f) for f in frames]
@@ -128,7 +129,7 @@ def test_task_settings_parse():
     assert (s.background_db, TurnSettings.from_task({}).background_db) == (0, 15)
 
 
-@pytest.mark.parametrize("kind", ["busy", "ringback"])
+@pytest.mark.parametrize("kind", ["busy", "ringback", "us_busy", "dtmf"])
 def test_a_tone_after_a_prompt_is_noise_not_left_to_the_recogniser(kind):
     frames = frames_of(A.tones(3, kind))
     stream = A.energy_vad().stream()
