@@ -12,7 +12,8 @@ and detector, followed by 1 s of line noise so that an utterance can end, twice:
 * after a prompt (the detector listening): the segment is *taken* when an utterance ends
   with verdict `turn` or `doubtful` (the recogniser then decides; counting it as taken is
   the pessimistic reading for noise);
-* during an interruptible prompt: a noise segment that barges in cuts the robot off.
+* during an interruptible prompt: a noise segment that barges in cuts the robot off; a
+  speech segment that does is a callee heard over the robot (600 ms of speech needed).
 
 Segment truth is the dev labels' (`vad_model.metrics.clip_is_speech`). Figures per noise type.
 """
@@ -89,6 +90,7 @@ def rows(tally: dict) -> dict[str, dict]:
         if s:
             row["vad_speech_found"] = t["speech_vad"] / s
             row["speech_heard"] = t["speech_taken"] / s
+            row["speech_barge_in"] = t["speech_barge_in"] / s
         if n:
             row["vad_noise_rejected"] = 1 - t["noise_vad"] / n
             row["noise_rejected"] = 1 - t["noise_taken"] / n
@@ -106,6 +108,7 @@ COLUMNS = [
     "vad_noise_rejected",
     "vad_seg_acc",
     "speech_heard",
+    "speech_barge_in",
     "noise_rejected",
     "noise_barge_in",
     "seg_acc",
