@@ -104,8 +104,8 @@ class VoiceGuard:
     Per voiced frame: whether one spectral peak, or two that are not harmonics of one pitch,
     hold most of the energy (a steady tone: China's 450 Hz, or the dual tones of other plans
     and DTMF) and whether the frame is strongly periodic at a voice pitch (normalised
-    autocorrelation > 0.8 at a lag of 2.5–12.5 ms). A single talker's voiced frames are often strongly
-    periodic; overlapping voices (babble) and chords rarely are. Over the stretch: the
+    autocorrelation > 0.8 at a lag of 2.5–12.5 ms). A single talker's voiced frames are often
+    strongly periodic; overlapping voices (babble) and chords rarely are. Over the stretch: the
     spread of frame levels (syllables rise and fall; a crowd or a held chord much less).
     """
 
@@ -113,7 +113,7 @@ class VoiceGuard:
                  min_spread_db: float = 8.0):
         self.max_tonal = max_tonal
         self.min_periodic, self.min_spread_db = min_periodic, min_spread_db
-        self.periodic_r = 0.8
+        self.periodic_r, self.tonal_r = 0.8, 0.97
         # rows: the 160 samples that start 20..100 samples before the current frame
         self._lag_index = np.arange(60, 141)[:, None] + np.arange(160)[None, :]
         self._prev = np.zeros(160, dtype=np.float32)
@@ -140,8 +140,8 @@ class VoiceGuard:
         return level, periodic and self._tonal(x, r), periodic
 
     def _tonal(self, x: np.ndarray, r: float) -> bool:
-        """Whether one spectral line (when the frame correlates almost perfectly, r > 0.97,
-        as a single steady tone does), or two, hold > 85 % of the frame's energy, the two
+        """Whether one spectral line (when the frame correlates almost perfectly, as a single
+        steady tone does: r > `tonal_r`), or two, hold > 85 % of the frame's energy, the two
         not harmonics of one voice pitch (a voice with its energy in two lines has them at
         2f and 3f, say; a dual tone has 480 and 620 Hz, or DTMF's 697 and 1336 Hz)."""
         spec = np.abs(np.fft.rfft(x * self._hann, TONE_FFT)) ** 2
@@ -158,7 +158,7 @@ class VoiceGuard:
             peaks.append((k_hz, float(rest[near].sum())))
             rest[near] = 0
         if peaks[0][1] > 0.85 * total:
-            return r > 0.97
+            return r > self.tonal_r
         (f1, e1), (f2, e2) = sorted(peaks)
         if e1 + e2 <= 0.85 * total or f1 < 60:
             return False
