@@ -45,7 +45,7 @@ def line_noise(seconds: float, seed: int) -> np.ndarray:
 
 def run_segment(vad, pcm: np.ndarray, during_prompt: bool, settings=None) -> tuple[list, bool]:
     """(verdicts of the utterances that ended, whether it barged in) for one segment."""
-    stream, det = vad.stream(), turns.TurnDetector(settings or turns.TurnSettings())
+    stream, det = vad.stream(), turns.TurnDetector.for_vad(vad, settings or turns.TurnSettings())
     if during_prompt:
         det.prompt_started(interruptible=True)
     else:

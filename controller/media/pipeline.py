@@ -70,7 +70,7 @@ class CallMedia:
         self.uuid = uuid
         self.vad = vad
         self.vad_stream = vad.stream()
-        self.turns = TurnDetector(turn_settings or TurnSettings())
+        self.turns = TurnDetector.for_vad(vad, turn_settings or TurnSettings())
         self.recognizer = recognizer
         self.asr_timeout = asr_timeout
         self.inbox: Queue = inbox if inbox is not None else Queue()

@@ -34,6 +34,7 @@ import numpy as np
 
 VOICE_HOLD_MS = 400  # how long after a periodic frame other voiced frames still count
 START_GAP_MS = 40  # unvoiced frames a speech start may bridge (the labels bridge < 100 ms)
+SURE_PROB = 0.95  # the trained VAD this sure is heard without a periodic frame near
 TONE_FFT = 1024  # a 20 ms frame zero-padded: peaks placed to a few Hz
 TONE_LINE_HZ = 75  # a steady tone's energy in 20 ms lies within this of its peak
 
@@ -196,9 +197,11 @@ class VoiceGuard:
 class TurnDetector:
     """One call's turn-taking state."""
 
-    def __init__(self, settings: TurnSettings, guard: VoiceGuard | None = None):
+    def __init__(self, settings: TurnSettings, guard: VoiceGuard | None = None,
+                 sure_prob: float | None = None):
         self.s = settings
         self.guard = (guard or VoiceGuard()) if settings.guard else None
+        self.sure_prob = sure_prob  # None: every voiced frame needs a periodic one near it
         self.playing = False
         self.interruptible = False
         self._in_speech = False
@@ -220,6 +223,15 @@ class TurnDetector:
         self._callee_db: deque = deque(maxlen=CALLEE_TURNS)
         self._background_heard = False  # since the robot last listened
         self.t_ms = 0
+
+    @classmethod
+    def for_vad(cls, vad, settings: TurnSettings) -> TurnDetector:
+        """The detector for this VAD. The trained one's sure frames (`SURE_PROB`) are voice
+        even with no strongly periodic frame near: voices pitched under the guard's 80 Hz,
+        breathy ones, speech deep in noise. The energy VAD's probability is loudness, so its
+        frames always need the guard's periodicity."""
+        trained = getattr(vad, "kind", None) == "tdnn_lstm"
+        return cls(settings, sure_prob=SURE_PROB if trained else None)
 
     # --- the dialogue tells us what the robot is doing -------------------------------------
     def prompt_started(self, interruptible: bool) -> None:
@@ -272,8 +284,10 @@ class TurnDetector:
             if periodic:
                 self._last_periodic = t_ms
             # Energy alone is fooled by noise: a frame counts as voice only near a voiced
-            # (periodic) one, so noise neither starts nor prolongs an utterance.
-            voiced = voiced and t_ms - self._last_periodic <= VOICE_HOLD_MS
+            # (periodic) one, so noise neither starts nor prolongs an utterance, unless the
+            # trained VAD is sure of it.
+            sure = self.sure_prob is not None and prob >= self.sure_prob
+            voiced = voiced and (sure or t_ms - self._last_periodic <= VOICE_HOLD_MS)
         if not self._in_speech:
             if voiced:
                 self._run, self._gap = self._run + self._gap + frame_ms, 0  # the gap joins the run
