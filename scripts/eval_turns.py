@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from controller.media import turns  # noqa: E402
 from vad_model import load_vad  # noqa: E402
 from vad_model import metrics as M  # noqa: E402
-from vad_model.evaluate import CACHE, clip_arrays, load_eval_set  # noqa: E402
+from vad_model.evaluate import CACHE, clip_arrays, format_table, load_eval_set  # noqa: E402
 from vad_model.serve import DEFAULT_WEIGHTS, FRAME  # noqa: E402
 
 TAIL_S = 1.0  # line noise after a segment: longer than the 700 ms pause that ends a turn
@@ -115,19 +115,6 @@ COLUMNS = [
 ]
 
 
-def format_rows(table: dict[str, dict]) -> str:
-    head = "| noise | " + " | ".join(COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
-    for key in sorted(table, key=lambda k: (k == "all", k)):
-        r = table[key]
-        cells = [
-            "" if col not in r else (str(r[col]) if col.endswith("segs") else f"{r[col]:.3f}")
-            for col in COLUMNS
-        ]
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -144,8 +131,9 @@ def main(argv: list[str] | None = None) -> dict:
     result = {}
     for name, vad in systems.items():
         result[name] = rows(evaluate(vad, audio, labels, index))
+        by_noise = dict(sorted(result[name].items(), key=lambda kv: (kv[0] == "all", kv[0])))
         print(f"\n## {name} ({a.data})\n")
-        print(format_rows(result[name]))
+        print(format_table(by_noise, COLUMNS, label="noise"))
     if a.json:
         a.json.write_text(json.dumps(result, indent=1))
     return result

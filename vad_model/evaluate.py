@@ -297,8 +297,8 @@ MAIN_COLUMNS = [
 ]
 
 
-def format_table(rows: dict[str, dict], cols: list[str] = MAIN_COLUMNS) -> str:
-    head = "| system | " + " | ".join(cols) + " |"
+def format_table(rows: dict[str, dict], cols: list[str] = MAIN_COLUMNS, label="system") -> str:
+    head = f"| {label} | " + " | ".join(cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
     for name, r in rows.items():
         cells = []
@@ -310,6 +310,8 @@ def format_table(rows: dict[str, dict], cols: list[str] = MAIN_COLUMNS) -> str:
                 cells.append(f"{v:.4f}")
             elif c in ("p99_ms", "size_kb"):
                 cells.append(f"{v:.2f}" if c == "p99_ms" else f"{v:.0f}")
+            elif isinstance(v, int):  # a count
+                cells.append(str(v))
             else:
                 cells.append(f"{v:.3f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

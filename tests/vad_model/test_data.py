@@ -260,20 +260,20 @@ def test_room_impulse_response_has_its_direct_to_reverberant_ratio_and_decays():
     assert tail[:400].sum() > 1e4 * tail[-400:].sum()
 
 
-def test_water_joins_only_street_and_office_noise():
+def _mixed_clips(kinds: list[tuple[str, str]], mixing) -> list:
+    """Clips of these (kind, noise) draws, mixed as ``mixing`` says, from fake utterances; the
+    same draws whatever ``mixing`` is, so two calls show what it changes."""
     rng = np.random.default_rng(0)
     tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
-    jobs = [(7, i, 32000, kind, nk, (5.0, 10.0) if kind == "speech" else None, False)
-            for i, (kind, nk) in enumerate([("noise", "street_office"), ("speech", "street_office"),
-                                            ("noise", "music"), ("speech", "babble")])]  # fmt: skip
+    B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", mixing)
+    return [B.make_clip((7, i, 32000, kind, nk, (5.0, 10.0) if kind == "speech" else None, False))
+            for i, (kind, nk) in enumerate(kinds)]  # fmt: skip
 
-    def clips(water):
-        B._init_worker(
-            tuples, np.arange(len(tuples)), tuples, [], [], "train", B.Mixing(water=water)
-        )
-        return [B.make_clip(j) for j in jobs]
 
-    dry, wet = clips(0.0), clips(1.0)
+def test_water_joins_only_street_and_office_noise():
+    kinds = [("noise", "street_office"), ("speech", "street_office"), ("noise", "music"),
+             ("speech", "babble")]  # fmt: skip
+    dry, wet = _mixed_clips(kinds, B.Mixing(water=0.0)), _mixed_clips(kinds, B.Mixing(water=1.0))
     for (pd, ld, _), (pw, lw, _) in zip(dry[:2], wet[:2], strict=True):
         np.testing.assert_array_equal(ld, lw)
         assert not np.array_equal(pd, pw)
@@ -308,18 +308,9 @@ def test_speed_perturbation_moves_pitch_and_length_together():
 def test_speed_perturbation_moves_only_the_voices():
     """Callees and babble talkers change speed; noise without voices, the noise under a callee
     (music here) and whether a babble is in a room stay the same draws."""
-    rng = np.random.default_rng(0)
-    tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
-    jobs = [(7, i, 32000, kind, nk, (5.0, 10.0) if kind == "speech" else None, False)
-            for i, (kind, nk) in enumerate([("speech", "music"), ("speech", "babble"),
-                                            ("noise", "babble"), ("noise", "music")])]  # fmt: skip
-
-    def clips(share):
-        mixing = B.Mixing(far_babble=0.5, speed_perturb=share)
-        B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train", mixing)
-        return [B.make_clip(j) for j in jobs]
-
-    plain, sped = clips(0.0), clips(1.0)
+    kinds = [("speech", "music"), ("speech", "babble"), ("noise", "babble"), ("noise", "music")]
+    plain = _mixed_clips(kinds, B.Mixing(far_babble=0.5, speed_perturb=0.0))
+    sped = _mixed_clips(kinds, B.Mixing(far_babble=0.5, speed_perturb=1.0))
     for (pp, _, mp), (ps, _, ms) in zip(plain[:3], sped[:3], strict=True):
         assert not np.array_equal(pp, ps)
         assert mp.get("babble_far") == ms.get("babble_far")
