@@ -4,6 +4,11 @@ Training samples are ``concat`` random 4 s clips joined end to end (12 s by defa
 random gain, so the LSTM sees changes of noise type and level inside one sequence. The
 last ``val_fraction`` of the clips is held out for validation (the dev set is kept for
 ``vad_model.evaluate`` only).
+
+``mask_buried_db``: training speech frames whose callee lies that many dB or more under the
+noise in that very frame (the set's ``speech_snr.npy``) get the label ``IGNORE`` and stay out
+of the loss: to the ear they are the noise alone, and a babble there would be taught as
+speech. Validation keeps every label, so its AUC compares with runs that masked nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 FRAME = 160
+IGNORE = -1.0  # a training label left out of the loss
 
 
 def load_store(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -29,11 +35,22 @@ def load_store(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
 
 
 class ClipSet(Dataset):
-    """Fixed-length clips; in training mode each item is ``concat`` clips with random gain."""
+    """Fixed-length clips; in training mode each item is ``concat`` clips with random gain.
+    With ``speech_snr`` and ``mask_buried_db`` the buried speech frames are labelled IGNORE."""
 
-    def __init__(self, audio, labels, clips: list[dict], concat: int = 1, train: bool = False):
+    def __init__(
+        self,
+        audio,
+        labels,
+        clips: list[dict],
+        concat: int = 1,
+        train: bool = False,
+        speech_snr=None,
+        mask_buried_db: float | None = None,
+    ):
         self.audio, self.labels, self.clips = audio, labels, clips
         self.concat, self.train = concat, train
+        self.speech_snr, self.mask_buried_db = speech_snr, mask_buried_db
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -42,9 +59,11 @@ class ClipSet(Dataset):
         c = self.clips[i]
         n = c["frames"]
         a = np.asarray(self.audio[c["offset"] : c["offset"] + n * FRAME], dtype=np.float32) / 32768
-        lab = np.asarray(
-            self.labels[c["offset"] // FRAME : c["offset"] // FRAME + n], dtype=np.float32
-        )
+        frames = slice(c["offset"] // FRAME, c["offset"] // FRAME + n)
+        lab = np.asarray(self.labels[frames], dtype=np.float32)
+        if self.mask_buried_db is not None:
+            snr = np.asarray(self.speech_snr[frames], dtype=np.float32)
+            lab[(lab > 0) & (snr <= -self.mask_buried_db)] = IGNORE
         return a, lab
 
     def __getitem__(self, i: int):
@@ -72,6 +91,7 @@ class VadDataModule(pl.LightningDataModule):
         concat: int = 3,
         val_fraction: float = 0.05,
         num_workers: int = 0,
+        mask_buried_db: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -84,7 +104,21 @@ class VadDataModule(pl.LightningDataModule):
         if len(frames) != 1:
             raise ValueError(f"training clips must share one length, got {sorted(frames)[:5]}")
         n_val = max(1, int(len(index) * self.hparams.val_fraction))
-        self.train_set = ClipSet(audio, labels, index[:-n_val], self.hparams.concat, train=True)
+        mask = self.hparams.mask_buried_db
+        snr_path = Path(self.hparams.data_dir) / "speech_snr.npy"
+        if mask is not None and not snr_path.exists():
+            raise FileNotFoundError(
+                f"{snr_path} is missing: rebuild the set with build_dataset to mask buried frames"
+            )
+        self.train_set = ClipSet(
+            audio,
+            labels,
+            index[:-n_val],
+            self.hparams.concat,
+            train=True,
+            speech_snr=np.load(snr_path, mmap_mode="r") if mask is not None else None,
+            mask_buried_db=mask,
+        )
         self.val_set = ClipSet(audio, labels, index[-n_val:], 1, train=False)
 
     def train_dataloader(self) -> DataLoader:

@@ -19,6 +19,9 @@ Metrics, per system, all on 20 ms frames at 8 kHz:
                     others together (a third table, from the set's babble_lead.npy)
     seg_speech_found / seg_noise_rejected
                     seg_acc split by the segment's truth (a fourth table)
+    recall_snr_*    the mixes' speech frames found, by how far the callee stands over the
+                    noise in that very frame (a fifth table, from the set's speech_snr.npy):
+                    the labels keep an utterance's quiet frames, which low SNRs bury
     rtf / p99_ms    streaming real-time factor and 99th-percentile time per call of the
                     detector's own frame (20 ms ours/webrtc, 32 ms Silero), one thread, in
                     CPU time of the calling thread (other load on the machine excluded)
@@ -76,6 +79,16 @@ BABBLE_LEAD_DB = {
     "fa_lead_6db_up": (6.0, np.inf),
 }
 
+# Speech frames of the mixes found, by the callee's power over the noise's in that 20 ms frame
+# (a fifth table): under about -6 dB a frame is the noise alone to the ear, and only the
+# utterance around it says it is speech. Needs speech_snr.npy beside the set (since 2026-12-07).
+SPEECH_SNR_DB = {
+    "recall_snr_under_m6db": (-np.inf, -6.0),
+    "recall_snr_m6_0db": (-6.0, 0.0),
+    "recall_snr_0_6db": (0.0, 6.0),
+    "recall_snr_6db_up": (6.0, np.inf),
+}
+
 SEG_SPLIT = ["seg_speech_found", "seg_noise_rejected"]
 
 
@@ -96,10 +109,11 @@ def load_eval_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     return audio, labels, index
 
 
-def load_babble_lead(data_dir: Path) -> np.ndarray | None:
-    """Per-frame lead of the loudest babble talker (dB, NaN outside babble), aligned with the
-    labels; None for sets built before it was recorded."""
-    path = Path(data_dir) / "babble_lead.npy"
+def load_per_frame(data_dir: Path, name: str) -> np.ndarray | None:
+    """A per-20 ms-frame array the build wrote beside the labels (``babble_lead``: the loudest
+    babble talker's lead, NaN outside babble; ``speech_snr``: the callee over the noise, NaN
+    outside speech); None for sets built before it was recorded."""
+    path = Path(data_dir) / f"{name}.npy"
     return np.load(path) if path.exists() else None
 
 
@@ -112,13 +126,13 @@ def babble_lead_shares(lead: np.ndarray, index: list[dict]) -> dict[str, float]:
         return {}
     return {
         col.removeprefix("fa_"): float(band.sum() / np.count_nonzero(~np.isnan(frames)))
-        for col, band in _lead_bands(frames).items()
+        for col, band in _bands(frames, BABBLE_LEAD_DB).items()
     }
 
 
-def _lead_bands(frame_lead: np.ndarray) -> dict[str, np.ndarray]:
-    """Each BABBLE_LEAD_DB column's frames (NaN, silent, frames fall in none)."""
-    return {col: (frame_lead >= lo) & (frame_lead < hi) for col, (lo, hi) in BABBLE_LEAD_DB.items()}
+def _bands(per_frame: np.ndarray, bands: dict[str, tuple[float, float]]) -> dict[str, np.ndarray]:
+    """Each band's frames, [low, high) in dB (NaN frames fall in none)."""
+    return {col: (per_frame >= lo) & (per_frame < hi) for col, (lo, hi) in bands.items()}
 
 
 def clip_frames(per_frame: np.ndarray, c: dict) -> np.ndarray:
@@ -219,16 +233,25 @@ def _time_calls(fn, pcm, step):
 
 # --------------------------------------------------------------------------- evaluation
 def evaluate_system(
-    sys_, audio, labels, index, threshold: float, lead: np.ndarray | None = None
+    sys_,
+    audio,
+    labels,
+    index,
+    threshold: float,
+    lead: np.ndarray | None = None,
+    speech_snr: np.ndarray | None = None,
 ) -> tuple[dict, tuple]:
     by_subset: dict[str, list] = {}
     babble = []  # (probabilities, meta) of the babble-only clips, for BABBLE_MAKEUP
+    mix = []  # the same for the mixes, for SPEECH_SNR_DB
     for c in index:
         a, y = clip_arrays(audio, labels, c)
         p = sys_.probs(a)[: len(y)]
         by_subset.setdefault(c["subset"], []).append((p, y[: len(p)]))
         if c["subset"] == "noise_babble":
             babble.append((p, c))
+        elif c["subset"] == "mix":
+            mix.append((p, c))
     row: dict = {}
     roc = None
     if "mix" in by_subset:
@@ -237,6 +260,11 @@ def evaluate_system(
         row["auc"] = M.roc_auc(p, y)
         row["f1"] = M.f1(p >= threshold, y)
         roc = M.roc_curve(p, y)
+        if speech_snr is not None:
+            frame_snr = np.concatenate([clip_frames(speech_snr, c)[: len(q)] for q, c in mix])
+            for col, band in _bands(frame_snr, SPEECH_SNR_DB).items():
+                if band.any():
+                    row[col] = float(np.mean(p[band] >= threshold))
     for nk in NOISES:
         clips = by_subset.get(f"noise_{nk}")
         if clips:
@@ -248,7 +276,7 @@ def evaluate_system(
     if lead is not None and babble:
         flagged = np.concatenate([p >= threshold for p, _ in babble])
         frame_lead = np.concatenate([clip_frames(lead, c)[: len(p)] for p, c in babble])
-        for col, band in _lead_bands(frame_lead).items():
+        for col, band in _bands(frame_lead, BABBLE_LEAD_DB).items():
             if band.any():
                 row[col] = float(np.mean(flagged[band]))
     if "bursts" in by_subset:
@@ -340,7 +368,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(1)
     audio, labels, index = load_eval_set(a.data)
-    lead = load_babble_lead(a.data)
+    lead = load_per_frame(a.data, "babble_lead")
+    speech_snr = load_per_frame(a.data, "speech_snr")
     hours = sum(c["frames"] for c in index) * FRAME / 8000 / 3600
     print(f"eval set {a.data}: {len(index)} clips, {hours:.2f} h")
     systems, skipped = build_systems(a.weights, not a.no_anchors, a.energy)
@@ -364,7 +393,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows[s.name], rocs[s.name] = row, roc
             print(f"  {s.name}: quality metrics reused from {anchor_cache}")
             continue
-        row, roc = evaluate_system(s, audio, labels, index, a.threshold, lead)
+        row, roc = evaluate_system(s, audio, labels, index, a.threshold, lead, speech_snr)
         if speech_clip is not None:
             row["rtf"], row["p99_ms"] = s.speed(speech_clip)
         if anchor_cache and not isinstance(s, Ours):
@@ -385,6 +414,10 @@ def main(argv: list[str] | None = None) -> dict:
         ("false alarms on babble-only clips by make-up", list(BABBLE_MAKEUP)),
         (lead_title, list(BABBLE_LEAD_DB)),
         ("segments over 1 s: speech ones called speech, noise-only ones called noise", SEG_SPLIT),
+        (
+            "speech frames of the mixes found, by the callee's level over the noise in the frame",
+            list(SPEECH_SNR_DB),
+        ),
     ):
         cols = [c for c in cols if any(c in r for r in rows.values())]
         if cols:

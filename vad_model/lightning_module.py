@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from vad_model.datamodule import IGNORE
 from vad_model.metrics import f1, roc_auc
 from vad_model.network import TdnnLstmVad
 
@@ -33,11 +34,17 @@ class VadLitModule(pl.LightningModule):
         return self.net(audio)
 
     def _loss(self, batch):
+        """Mean BCE over the frames that count (labels IGNORE stay out of it)."""
         audio, labels = batch
         logits = self.net(audio)
         labels = labels[:, : logits.shape[1]]
+        counted = (labels != IGNORE).to(logits.dtype)
         w = torch.tensor(self.hparams.pos_weight, dtype=logits.dtype)
-        return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=w), logits, labels
+        frame_loss = F.binary_cross_entropy_with_logits(
+            logits, labels.clamp(min=0), pos_weight=w, reduction="none"
+        )
+        loss = (frame_loss * counted).sum() / counted.sum().clamp(min=1)
+        return loss, logits, labels
 
     def training_step(self, batch, batch_idx):
         loss, _, _ = self._loss(batch)

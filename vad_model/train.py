@@ -57,6 +57,13 @@ def main(argv: list[str] | None = None) -> Path | None:
         default=1.0,
         help="loss weight of speech frames (>1 trades false alarms for recall at threshold 0.5)",
     )
+    ap.add_argument(
+        "--mask-buried-db",
+        type=float,
+        default=None,
+        help="leave out of the loss the speech frames whose callee is this many dB or more under "
+        "the noise in that frame (needs the set's speech_snr.npy)",
+    )
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit-train-batches", type=float, default=1.0)
@@ -81,7 +88,9 @@ def main(argv: list[str] | None = None) -> Path | None:
 
     pl.seed_everything(a.seed, workers=True)
     torch.set_num_threads(a.threads)
-    dm = VadDataModule(str(a.data), batch_size=a.batch_size, concat=a.concat)
+    dm = VadDataModule(
+        str(a.data), batch_size=a.batch_size, concat=a.concat, mask_buried_db=a.mask_buried_db
+    )
     model = VadLitModule(
         lr=a.lr,
         channels=a.channels,

@@ -107,6 +107,35 @@ def test_make_clip_labels_and_determinism():
     assert 3 <= babble[2]["babble_talkers"] <= 8 and isinstance(babble[2]["babble_dulled"], bool)
 
 
+def test_speech_frames_record_how_far_the_callee_stands_over_the_noise():
+    """speech_snr: per speech frame, the callee's power over the noise's in that frame; NaN
+    wherever the label is noise. Lower clip SNRs bury more of the callee's frames."""
+    snr = B._frame_snr_db(
+        np.r_[np.zeros(160), np.ones(160), 0.1 * np.ones(160)].astype(np.float32),
+        np.full(480, 0.5, np.float32),
+        np.array([0, 1, 1], np.uint8),
+    )
+    assert np.isnan(snr[0]) and snr[1] == pytest.approx(6.02, abs=0.01)
+    assert snr[2] == pytest.approx(-13.98, abs=0.01)
+    rng = np.random.default_rng(0)
+    tuples = [(u.x, u.lab) for u in (_tone_utt(rng) for _ in range(6))]
+    B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train")
+    buried = {}
+    for lo in (-12.0, 15.0):
+        shares = []
+        for i in range(12):
+            _, lab, meta = B.make_clip((7, i, 32000, "speech", "stationary", (lo, lo + 1), False))
+            s = meta["speech_snr"].astype(np.float32)
+            assert s.shape == lab.shape and np.isnan(s[lab == 0]).all()
+            if meta["noise"] != "none":
+                assert np.isfinite(s[lab == 1]).all()
+                shares.append(np.mean(s[lab == 1] <= -6))
+        buried[lo] = np.mean(shares)
+    assert buried[-12.0] > 0.8 and buried[15.0] < 0.05
+    _, _, noise_only = B.make_clip((7, 40, 32000, "noise", "music", None, False))
+    assert "speech_snr" not in noise_only
+
+
 def test_sampling_table_balances_families_and_speakers():
     groups = (
         ["asterisk/en"] * 900 + ["asterisk/fr"] * 100 + ["gcin/3.ogg"] * 10 + ["gcin/5.ogg"] * 50
@@ -193,8 +222,8 @@ def test_rooms_reverberate_only_the_voices_asked_for():
     box = clips(1.0, 0.0, "shoebox")
     for (pf, lf, mf), (pb, lb, mb) in zip(far, box, strict=True):
         np.testing.assert_array_equal(lf, lb)
-        assert {k: v for k, v in mf.items() if k != "babble_lead"} == {
-            k: v for k, v in mb.items() if k != "babble_lead"
+        assert {k: v for k, v in mf.items() if k not in B.PER_FRAME} == {
+            k: v for k, v in mb.items() if k not in B.PER_FRAME
         }
         assert np.array_equal(pf, pb) == (not mf.get("babble_far"))  # only the rooms differ
     for (pd, ld, md), (pf, lf, mf) in zip(dry[:2], far[:2], strict=True):

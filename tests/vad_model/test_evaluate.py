@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import numpy as np
 import pytest
 
 from vad_model import evaluate
@@ -52,6 +53,24 @@ def test_evaluate_sample_ours_only(tmp_path, capsys):
         )
         / len(segments)
     )
+    # the mixes' speech frames by the callee's level over the noise in each: the bands' recall
+    # adds back to the recall over all of them
+    audio, labels, index = evaluate.load_eval_set(SAMPLE)
+    snr = evaluate.load_per_frame(SAMPLE, "speech_snr").astype(np.float32)
+    ours = evaluate.Ours(evaluate.DEFAULT_WEIGHTS)
+    found, frame_snr = [], []
+    for c in (c for c in index if c["subset"] == "mix"):
+        a, y = evaluate.clip_arrays(audio, labels, c)
+        p = ours.probs(a)[: len(y)]
+        found.append(p[y[: len(p)] == 1] >= 0.5)
+        frame_snr.append(evaluate.clip_frames(snr, c)[: len(p)][y[: len(p)] == 1])
+    found, frame_snr = np.concatenate(found), np.concatenate(frame_snr)
+    assert np.isfinite(frame_snr).all() and (frame_snr < 0).any() and (frame_snr > 6).any()
+    bands = [c for c in evaluate.SPEECH_SNR_DB if c in row]
+    assert len(bands) >= 3 and "by the callee's level over the noise in the frame" in out
+    weights = {c: np.mean((frame_snr >= lo) & (frame_snr < hi))
+               for c, (lo, hi) in evaluate.SPEECH_SNR_DB.items()}  # fmt: skip
+    assert sum(weights[c] * row[c] for c in bands) == pytest.approx(found.mean())
     assert json.loads((tmp_path / "e.json").read_text())["rows"]
 
 

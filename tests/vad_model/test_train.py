@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from vad_model import load_vad, train
 
@@ -148,3 +149,50 @@ def test_pos_weight_weighs_speech_frames_in_the_loss(tmp_path):
     expected = (2.5 * y * F.softplus(-logits) + (1 - y) * F.softplus(logits)).mean()
     assert y.any() and not y.all()
     assert abs(loss.item() - expected.item()) < 1e-5
+
+
+def test_buried_speech_frames_stay_out_of_the_loss(tmp_path):
+    """``--mask-buried-db``: training speech frames whose callee is that far under the noise
+    (the set's speech_snr.npy) are labelled IGNORE and count nowhere in the loss; the
+    validation clips keep every label."""
+    import torch
+    import torch.nn.functional as F
+
+    from vad_model.datamodule import IGNORE, VadDataModule
+    from vad_model.lightning_module import VadLitModule
+
+    data = tmp_path / "data"
+    _tiny_dataset(data)
+    common = ["--data", str(data), "--batch-size", "4", "--concat", "1", "--threads", "1",
+              "--channels", "16", "--hidden", "8", "--epochs", "1"]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="speech_snr.npy"):
+        train.main([*common, "--out", str(tmp_path / "r0"), "--mask-buried-db", "6"])
+    labels = np.load(data / "labels.npy")
+    snr = np.where(labels > 0, 10.0, np.nan).astype(np.float16)
+    snr[np.flatnonzero(labels)[::3]] = -8.0  # a third of the speech frames lie under the noise
+    snr[np.flatnonzero(labels)[1::3]] = -6.0  # exactly at the line: masked too
+    np.save(data / "speech_snr.npy", snr)
+
+    dm = VadDataModule(data, batch_size=4, concat=1, val_fraction=0.25, mask_buried_db=6)
+    dm.setup()
+    _, lab = dm.train_set[1]
+    want = labels[50:100].astype(np.float32)
+    want[snr[50:100] <= -6] = IGNORE
+    np.testing.assert_array_equal(lab.numpy(), want)
+    assert (lab == IGNORE).sum() == 20 and (lab == 1).sum() == 10
+    assert not (dm.val_set[0][1] == IGNORE).any()  # validation keeps every label
+
+    model = VadLitModule(channels=16, hidden=8, pos_weight=2.0).eval()
+    audio = torch.stack([dm.train_set[i][0] for i in range(4)])
+    y = torch.stack([dm.train_set[i][1] for i in range(4)])
+    with torch.no_grad():
+        loss, logits, _ = model._loss((audio, y))
+        keep = y != IGNORE
+        frame = 2.0 * y * F.softplus(-logits) + (1 - y) * F.softplus(logits)
+        assert abs(loss.item() - frame[keep].mean().item()) < 1e-5
+        unmasked, _, _ = model._loss((audio, y.clamp(min=0)))
+    assert abs(loss.item() - unmasked.item()) > 1e-4  # the buried frames did count before
+
+    path = train.main([*common, "--out", str(tmp_path / "r1"), "--mask-buried-db", "6",
+                       "--export", str(tmp_path / "vad.pt")])  # fmt: skip
+    assert load_vad(path=path).speech_probs(np.zeros(320, np.int16)).shape == (2,)

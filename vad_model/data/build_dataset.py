@@ -9,6 +9,10 @@ Output (under ``vad_model/.cache/<split>/``, never committed):
                 speech before mixing
     babble_lead.npy  float16 per 20 ms frame: where the clip holds babble, how far its loudest
                 talker stands over the others together (dB); NaN elsewhere
+    speech_snr.npy   float16 per 20 ms frame: where the frame is labelled speech, the callee's
+                power over the noise's in that frame (dB, within +-40); NaN elsewhere.
+                ``vad_model.train --mask-buried-db`` leaves out of the loss the speech frames
+                buried under the noise
     index.json  one entry per clip: offset/frames/kind/noise/snr/effects/subset
 
 Frame labels: clean foreground speech is cut in 10 ms frames; a frame is speech when its
@@ -516,6 +520,19 @@ def _place_speech(n, rng, burst: bool, used: list | None = None):
     return sp, lab
 
 
+def _frame_snr_db(speech: np.ndarray, noise: np.ndarray, lab20: np.ndarray) -> np.ndarray:
+    """Per 20 ms frame labelled speech, the callee's power over the noise's (dB, within
+    +-40), NaN elsewhere. The labels keep every frame of an utterance within 30 dB of its
+    peaks, so at a low clip SNR its quiet frames lie under the noise: those frames hold
+    the noise alone to the ear, and a babble there is labelled speech."""
+    n = len(lab20) * FRAME
+    ps = np.mean(speech[:n].reshape(-1, FRAME) ** 2, axis=1)
+    pn = np.mean(noise[:n].reshape(-1, FRAME) ** 2, axis=1)
+    snr = np.clip(10 * np.log10(np.maximum(ps, 1e-20) / np.maximum(pn, 1e-20)), -40.0, 40.0)
+    snr[~lab20.astype(bool)] = np.nan
+    return snr.astype(np.float16)
+
+
 def make_clip(args):
     """One clip: (int16 audio, uint8 20 ms labels, meta). Deterministic in (seed, i)."""
     seed, i, n, kind, noise_kind, snr_range, real_only = args
@@ -547,8 +564,10 @@ def make_clip(args):
                 lo, hi = snr_range
                 snr = floor + (snr - lo) * (hi - floor) / (hi - lo)
             sp_rms = A.rms(sp.reshape(-1, SUB)[lab10.astype(bool)]) if lab10.any() else 1.0
-            x = sp + nz * sp_rms / A.rms(nz) * 10 ** (-snr / 20)
+            nz = nz * sp_rms / A.rms(nz) * 10 ** (-snr / 20)
+            x = sp + nz
             meta["snr"] = round(snr, 2)
+        meta["speech_snr"] = _frame_snr_db(sp, x - sp, lab10.reshape(-1, 2).max(axis=1))
     elif kind == "quiet":
         x = 10 ** (rng.uniform(-90, -45) / 20) * A.colored_noise(n, rng, rng.uniform(0, 2))
         meta["noise"] = "quiet"
@@ -563,6 +582,9 @@ def make_clip(args):
     lab20 = lab10.reshape(-1, 2).max(axis=1)
     return pcm, lab20, meta
 
+
+# Per-frame figures a clip's meta carries out of make_clip, each saved as <name>.npy.
+PER_FRAME = ("babble_lead", "speech_snr")
 
 TRAIN_MIX = {"speech": 0.40, "burst": 0.12, "noise": 0.43, "quiet": 0.05}
 
@@ -653,7 +675,8 @@ def build(
     tts = [(u.x, u.lab) for u in tts]
     tone_set = "train" if split == "train" else "dev"
     jobs = plan(split, clips, seed)
-    audio, labels, index, leads = [], [], [], []
+    audio, labels, index = [], [], []
+    per_frame: dict[str, list[np.ndarray]] = {name: [] for name in PER_FRAME}
     off_a = off_l = 0
     with Pool(
         workers,
@@ -677,8 +700,9 @@ def build(
             ),
             strict=True,
         ):
-            lead = meta.pop("babble_lead", None)
-            leads.append(lead if lead is not None else np.full(len(lab), np.nan, np.float16))
+            for name, arrays in per_frame.items():
+                v = meta.pop(name, None)
+                arrays.append(v if v is not None else np.full(len(lab), np.nan, np.float16))
             meta.update(subset=job[6], offset=off_a, frames=len(lab))
             index.append(meta)
             audio.append(pcm)
@@ -693,7 +717,8 @@ def build(
     else:
         np.save(out / "audio.npy", np.concatenate(audio))
     np.save(out / "labels.npy", np.concatenate(labels))
-    np.save(out / "babble_lead.npy", np.concatenate(leads))
+    for name, arrays in per_frame.items():
+        np.save(out / f"{name}.npy", np.concatenate(arrays))
     (out / "index.json").write_text(json.dumps({"split": split, "seed": seed, "clips": index}))
     hours = off_a / SR / 3600
     print(
