@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,31 @@ def test_speech_labels_follow_clean_energy():
     lab = B.speech_labels_10ms(x)
     assert lab.shape == (100,)
     assert lab[:25].sum() == 0 and lab[25:75].all() and lab[76:].sum() == 0
+
+
+def test_a_dc_step_or_rumble_before_the_words_is_not_speech():
+    """Prompt files that open on a DC step decaying over 200 ms at speech level, or carry a
+    40 Hz rumble, have only their voice labelled (energies are taken above 100 Hz)."""
+    n = 8000
+    t = np.arange(n) / 8000
+    x = np.zeros(n, np.float32)
+    x[:1600] = 0.3 * np.exp(-t[:1600] / 0.06)  # the DC step, decaying
+    x += 0.05 * np.sin(2 * np.pi * 40 * t)  # rumble all through
+    voice = sum(np.sin(2 * np.pi * 150 * h * t) / h for h in range(1, 12))
+    x[4000:6000] += 0.1 * voice[4000:6000]
+    lab = B.speech_labels_10ms(x)
+    assert lab[50:75].all() and lab[:48].sum() == 0 and lab[77:].sum() == 0
+
+
+def test_prompt_beeps_and_tones_are_not_speech_sources():
+    assert sources.NON_SPEECH_PROMPTS
+    for path in ("/usr/share/asterisk/sounds/en_US_f_Allison/beep.wav",
+                 "/usr/share/asterisk/sounds/es/beeperr.gsm",
+                 "/usr/share/asterisk/sounds/en_US_f_Allison/ascending-2tone.wav",
+                 "/usr/share/asterisk/sounds/en_US_f_Allison/silence/3.wav"):  # fmt: skip
+        assert any(fnmatch.fnmatch(path.lower(), p) for p in sources.NON_SPEECH_PROMPTS), path
+    speech = "/usr/share/asterisk/sounds/en_US_f_Allison/at-tone-time-exactly.wav"
+    assert not any(fnmatch.fnmatch(speech, p) for p in sources.NON_SPEECH_PROMPTS)
 
 
 def test_short_gaps_bridged_and_clicks_dropped():
