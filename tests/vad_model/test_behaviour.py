@@ -31,7 +31,7 @@ def test_recorded_speech_scores_high(vad, sample_clip):
             marks=pytest.mark.xfail(
                 strict=False,
                 reason="known shortfall: the shipped model still flags much babble as speech "
-                "(dev false alarms 30% on dry babble, 6% in a room, vs the 10% target; see "
+                "(dev false alarms 29% on dry babble, 7% in a room, vs the 10% target; see "
                 "vad_model/README.md)",
             ),
         ),
