@@ -163,6 +163,30 @@ def test_speech_frames_record_how_far_the_callee_stands_over_the_noise():
     assert "speech_snr" not in noise_only
 
 
+def test_the_callee_says_one_utterance_at_a_time():
+    """A new utterance goes to the free start nearest its draw, 150 ms clear of the others'
+    speech, or is left out when there is no room: two overlapping callee utterances would be
+    a babble labelled speech."""
+    lab = np.zeros(400, np.uint8)
+    lab[100:200] = 1
+    seg = np.zeros(120, np.uint8)
+    seg[10:110] = 1  # 100 ms of silence before and after the speech
+    assert B._free_place(np.zeros(400, np.uint8), seg, 90) == 90
+    assert B._free_place(lab, seg, 90) == 205  # its speech starts 15 frames after the other's
+    assert B._free_place(lab, seg, 250) == 250  # already clear
+    full = np.zeros(400, np.uint8)
+    full[50:350] = 1
+    assert B._free_place(full, seg, 100) is None
+    rng = np.random.default_rng(0)
+    tuples = [(u.x, u.lab) for u in (_tone_utt(rng, seconds=2.0) for _ in range(6))]
+    B._init_worker(tuples, np.arange(len(tuples)), tuples, [], [], "train")
+    for i in range(30):  # each tone utterance is one 1 s run: a clip holds at most 3, apart
+        _, lab20, meta = B.make_clip((7, i, 32000, "speech", "stationary", (10.0, 20.0), False))
+        runs = [(s, e) for s, e, v in B._runs(lab20.astype(bool)) if v]
+        assert all(40 <= e - s <= 51 for s, e in runs), runs
+        assert all(b[0] - a[1] >= 7 for a, b in zip(runs, runs[1:], strict=False)), runs
+
+
 def test_sampling_table_balances_families_and_speakers():
     groups = (
         ["asterisk/en"] * 900 + ["asterisk/fr"] * 100 + ["gcin/3.ogg"] * 10 + ["gcin/5.ogg"] * 50
