@@ -241,11 +241,30 @@ def test_quiet_voices_then_no_input_forget_the_callee_level():
     assert call.hear(far) == ([turns.TURN], False)
 
 
+def test_frames_the_vad_is_sure_of_need_no_periodic_frame_near():
+    """A detector that needs a strongly periodic frame near its voiced ones takes no turn from
+    aperiodic audio, however high the VAD's probability; with `sure_prob` the frames at or over
+    it count as voice anyway, and those under it still need one."""
+    rng = np.random.default_rng(3)
+    pcm = np.concatenate([A.silence(0.5), rng.normal(0, 3000, 160 * 40), A.silence(1.5)])
+    frames = [pcm[i * 160:(i + 1) * 160].astype(np.int16) for i in range(len(pcm) // 160)]
+
+    def verdicts(det, p):
+        det.listen()
+        probs = [p if 25 <= i < 65 else 0.01 for i in range(len(frames))]
+        return [det.verdict(e) for i, f in enumerate(frames)
+                for e in det.step(probs[i], f, i * 20) if isinstance(e, UtteranceEnded)]
+
+    assert verdicts(TurnDetector(TurnSettings()), 0.99) == []
+    assert verdicts(TurnDetector(TurnSettings(), sure_prob=turns.SURE_PROB), 0.99) == [turns.DOUBTFUL]
+    assert verdicts(TurnDetector(TurnSettings(), sure_prob=turns.SURE_PROB), 0.9) == []
+
+
 @pytest.mark.parametrize("text", ["对", "好的", "是的"])
 def test_a_deep_voice_the_trained_vad_is_sure_of_is_heard(text):
-    """espeak-ng at its lowest pitch speaks under the guard's 80 Hz floor: no frame is strongly
-    periodic at a voice pitch, and a detector that needs one loses the answer. Frames the
-    trained VAD is sure of (`SURE_PROB`) count as voice anyway."""
+    """espeak-ng at its lowest pitch speaks under the guard's 80 Hz floor, where few frames are
+    strongly periodic at a voice pitch; frames the trained VAD is sure of (`SURE_PROB`) count as
+    voice anyway, so the answer is heard."""
     from vad_model import load_vad
 
     A.require_espeak()
@@ -260,5 +279,5 @@ def test_a_deep_voice_the_trained_vad_is_sure_of_is_heard(text):
                 for e in det.step(stream.push(f), f, i * 20) if isinstance(e, UtteranceEnded)]
 
     assert verdicts(TurnDetector.for_vad(vad, TurnSettings())) in ([turns.TURN], [turns.DOUBTFUL])
-    assert verdicts(TurnDetector(TurnSettings())) == []
+    assert TurnDetector.for_vad(vad, TurnSettings()).sure_prob == turns.SURE_PROB
     assert TurnDetector.for_vad(A.energy_vad(), TurnSettings()).sure_prob is None
