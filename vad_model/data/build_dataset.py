@@ -16,8 +16,9 @@ Output (under ``vad_model/.cache/<split>/``, never committed):
     index.json  one entry per clip: offset/frames/kind/noise/snr/effects/subset
 
 Frame labels: clean foreground speech is cut in 10 ms frames; a frame is speech when its
-energy above 100 Hz is within 30 dB of the utterance's 95th-percentile frame (below 100 Hz
-lie the recordings' DC steps, thumps and rumble, not voices); gaps under 100 ms are
+energy is within 30 dB of the utterance's 95th-percentile frame, over the whole band and
+above 100 Hz alike (below 100 Hz lie the recordings' DC steps, thumps and rumble, not
+voices); gaps under 100 ms are
 bridged, islands under 30 ms dropped; a 20 ms label is speech if either 10 ms half is.
 Babble (3-8 other talkers mixed) is labelled noise: background voices are noise. It is mixed
 dry unless ``--far-babble`` puts a share of it in a reverberant room, as people a few metres
@@ -96,9 +97,10 @@ def speech_labels_10ms(x: np.ndarray) -> np.ndarray:
     def level(y):
         return 10 * np.log10(np.mean(y.reshape(n, SUB).astype(np.float64) ** 2, axis=1) + 1e-10)
 
-    e = level(x[: n * SUB])
+    x = x[: n * SUB]
+    e = level(x)
     # a veto, not a new level: the filter's ringing must not lend a silent frame speech
-    e_hp = level(A.bandpass(x[: n * SUB], LABEL_HIGHPASS_HZ, SR, 40.0))
+    e_hp = level(A.bandpass(x, LABEL_HIGHPASS_HZ, SR, 40.0))
     ref = np.percentile(e, 95)
     lab = (e > ref - 30) & (e_hp > np.percentile(e_hp, 95) - 30) & (e > -70)
     lab = _close_gaps(lab, 10)
